@@ -1,0 +1,150 @@
+//! Response bodies: a whole body given at once, or a stream of chunks written from
+//! JS with backpressure (`write` reports when the buffered bytes pass the mark; the
+//! engine queues a 'drain' event for JS when hyper has taken them all).
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::sync::mpsc;
+
+use crate::bridge::Bridge;
+
+/// Buffered bytes above which `write` asks JS to wait for 'drain'.
+pub const HIGH_WATER_MARK: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub struct BodyAborted;
+
+impl std::fmt::Display for BodyAborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("response aborted by the handler")
+    }
+}
+
+impl std::error::Error for BodyAborted {}
+
+pub enum ResponseBody {
+    Full(Option<Bytes>),
+    Stream(StreamBody),
+}
+
+impl ResponseBody {
+    pub fn full(bytes: Bytes) -> ResponseBody {
+        ResponseBody::Full(if bytes.is_empty() { None } else { Some(bytes) })
+    }
+
+    pub fn empty() -> ResponseBody {
+        ResponseBody::Full(None)
+    }
+}
+
+/// Shared between the JS-facing writer and the body hyper polls.
+#[derive(Default)]
+pub struct Flow {
+    buffered: AtomicUsize,
+    wants_drain: AtomicBool,
+    /// Set once JS has ended or aborted the body; a drop before that is a client abort.
+    finished: AtomicBool,
+}
+
+pub type Chunk = Result<Bytes, BodyAborted>;
+
+/// The writing half, kept by the bridge while the response streams.
+pub struct StreamWriter {
+    tx: mpsc::UnboundedSender<Chunk>,
+    flow: Arc<Flow>,
+}
+
+impl StreamWriter {
+    /// Queue a chunk; false once the buffer is past the high-water mark.
+    pub fn write(&self, chunk: Bytes) -> bool {
+        if chunk.is_empty() {
+            return self.flow.buffered.load(Ordering::Acquire) < HIGH_WATER_MARK;
+        }
+        let len = chunk.len();
+        let total = self.flow.buffered.fetch_add(len, Ordering::AcqRel) + len;
+        if self.tx.send(Ok(chunk)).is_err() {
+            return false;
+        }
+        if total >= HIGH_WATER_MARK {
+            self.flow.wants_drain.store(true, Ordering::Release);
+            false
+        } else {
+            true
+        }
+    }
+
+    pub fn finish(self) {
+        self.flow.finished.store(true, Ordering::Release);
+    }
+
+    pub fn abort(self) {
+        self.flow.finished.store(true, Ordering::Release);
+        let _ = self.tx.send(Err(BodyAborted));
+    }
+}
+
+pub struct StreamBody {
+    rx: mpsc::UnboundedReceiver<Chunk>,
+    flow: Arc<Flow>,
+    bridge: Arc<Bridge>,
+    id: u64,
+}
+
+pub fn stream(bridge: Arc<Bridge>, id: u64) -> (StreamWriter, StreamBody) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let flow = Arc::new(Flow::default());
+    (StreamWriter { tx, flow: flow.clone() }, StreamBody { rx, flow, bridge, id })
+}
+
+impl Drop for StreamBody {
+    fn drop(&mut self) {
+        if !self.flow.finished.load(Ordering::Acquire) {
+            // hyper let go of the body before JS ended it: the client went away.
+            self.bridge.abandon(self.id);
+        }
+    }
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BodyAborted;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyAborted>>> {
+        match self.get_mut() {
+            ResponseBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Stream(s) => match s.rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let left = s.flow.buffered.fetch_sub(chunk.len(), Ordering::AcqRel) - chunk.len();
+                    if left == 0 && s.flow.wants_drain.swap(false, Ordering::AcqRel) {
+                        s.bridge.drained(s.id);
+                    }
+                    Poll::Ready(Some(Ok(Frame::data(chunk))))
+                }
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, ResponseBody::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            ResponseBody::Stream(_) => SizeHint::default(),
+        }
+    }
+}

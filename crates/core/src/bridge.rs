@@ -1,0 +1,271 @@
+//! The meeting point of tokio threads and the JS thread.
+//!
+//! Tokio threads append events (new requests, body chunks, aborts, drains) to one
+//! outbox and wake JS only when no wake is outstanding, so a busy JS thread takes a
+//! whole burst per wake. JS answers through `respond` / `write` / `end` / `fail`,
+//! each one call carrying status, headers and body together.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+use rustc_hash::FxHashMap;
+use tokio::sync::oneshot;
+
+use crate::body::{self, ResponseBody, StreamWriter};
+use crate::error_page::error_response;
+use crate::record;
+use crate::request_body::Credit;
+
+pub type Waker = Box<dyn Fn() + Send + Sync>;
+
+/// Events for JS since its last wake: one latin1 text of '\n'-separated fields
+/// (see `record`) and the body buffers it refers to by index.
+#[derive(Default)]
+pub struct Batch {
+    pub text: Vec<u8>,
+    pub buffers: Vec<Bytes>,
+}
+
+#[derive(Default)]
+struct Outbox {
+    batch: Batch,
+    /// A wake was sent and JS has not taken the batch yet.
+    woken: bool,
+}
+
+#[derive(Default)]
+pub struct Stats {
+    /// Requests handed to JS.
+    pub requests: AtomicU64,
+    /// Times the JS thread was woken.
+    pub wakes: AtomicU64,
+    /// Calls from JS into the addon.
+    pub calls: AtomicU64,
+}
+
+enum Reply {
+    /// JS has not started the response yet.
+    Head(oneshot::Sender<Response<ResponseBody>>),
+    /// Headers are sent; JS writes the body.
+    Streaming(StreamWriter),
+}
+
+struct Pending {
+    reply: Reply,
+    html: bool,
+    credit: Option<Arc<Credit>>,
+}
+
+pub type ReplyReceiver = oneshot::Receiver<Response<ResponseBody>>;
+
+pub struct Bridge {
+    outbox: Mutex<Outbox>,
+    waker: Mutex<Option<Waker>>,
+    pending: Mutex<FxHashMap<u64, Pending>>,
+    next_id: AtomicU64,
+    max_pending: usize,
+    pub stats: Stats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave the data half-written
+    // in a way that matters more than stopping service, so keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Bridge {
+    pub fn new(max_pending: usize) -> Arc<Bridge> {
+        Arc::new(Bridge {
+            outbox: Mutex::default(),
+            waker: Mutex::new(None),
+            pending: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            max_pending,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Install (or, with None, drop) the function that wakes the JS thread.
+    pub fn set_waker(&self, waker: Option<Waker>) {
+        *lock(&self.waker) = waker;
+    }
+
+    /// Append an event; wake JS if it is not already due to look.
+    pub fn emit(&self, write: impl FnOnce(&mut Batch)) {
+        let wake = {
+            let mut outbox = lock(&self.outbox);
+            write(&mut outbox.batch);
+            !std::mem::replace(&mut outbox.woken, true)
+        };
+        if wake {
+            self.stats.wakes.fetch_add(1, Ordering::Relaxed);
+            if let Some(waker) = lock(&self.waker).as_ref() {
+                waker();
+            }
+        }
+    }
+
+    /// Called on the JS thread when woken: everything queued so far.
+    pub fn take(&self) -> Batch {
+        let mut outbox = lock(&self.outbox);
+        outbox.woken = false;
+        std::mem::take(&mut outbox.batch)
+    }
+
+    pub fn count_call(&self) {
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn pending_count(&self) -> usize {
+        lock(&self.pending).len()
+    }
+
+    /// Reserve an id for a request bound for JS; None when too many are waiting.
+    pub fn register(&self, html: bool, credit: Option<Arc<Credit>>) -> Option<(u64, ReplyReceiver)> {
+        let mut pending = lock(&self.pending);
+        if pending.len() >= self.max_pending {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        pending.insert(id, Pending { reply: Reply::Head(tx), html, credit });
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        Some((id, rx))
+    }
+
+    fn remove(&self, id: u64) -> Option<Pending> {
+        let entry = lock(&self.pending).remove(&id);
+        if let Some(credit) = entry.as_ref().and_then(|e| e.credit.as_ref()) {
+            credit.close();
+        }
+        entry
+    }
+
+    /// The client is gone (or hyper dropped the exchange): tell JS if it still cares.
+    pub fn abandon(&self, id: u64) {
+        if self.remove(id).is_some() {
+            self.emit(|b| record::abort(b, id));
+        }
+    }
+
+    /// The engine answered in JS's place (timeout, body too large).
+    pub fn preempt(&self, id: u64, status: StatusCode) -> bool {
+        let Some(entry) = self.remove(id) else { return false };
+        if let Reply::Streaming(writer) = entry.reply {
+            writer.abort();
+        }
+        self.emit(|b| record::preempted(b, id, status.as_u16()));
+        true
+    }
+
+    /// Like `preempt`, but answers the waiting request with an error page itself.
+    pub fn preempt_with_error(&self, id: u64, status: StatusCode) {
+        let Some(entry) = self.remove(id) else { return };
+        match entry.reply {
+            Reply::Head(tx) => {
+                let _ = tx.send(error_response(status, entry.html));
+            }
+            Reply::Streaming(writer) => writer.abort(),
+        }
+        self.emit(|b| record::preempted(b, id, status.as_u16()));
+    }
+
+    pub fn drained(&self, id: u64) {
+        self.emit(|b| record::drained(b, id));
+    }
+
+    /// Start (and with `end`, complete) the response. False when the request is gone,
+    /// its response had already started, or (without `end`) JS should wait for 'drain'.
+    pub fn respond(self: &Arc<Self>, id: u64, status: u16, headers: &[u8], body: Bytes, end: bool) -> bool {
+        let mut pending = lock(&self.pending);
+        let Some(entry) = pending.get_mut(&id) else { return false };
+        if !matches!(entry.reply, Reply::Head(_)) {
+            return false;
+        }
+        let mut below_mark = true;
+        let (reply, response_body) = if end {
+            let Some(entry) = pending.remove(&id) else { return false };
+            if let Some(credit) = &entry.credit {
+                credit.close();
+            }
+            (entry.reply, ResponseBody::full(body))
+        } else {
+            let (writer, stream) = body::stream(self.clone(), id);
+            below_mark = writer.write(body);
+            (std::mem::replace(&mut entry.reply, Reply::Streaming(writer)), ResponseBody::Stream(stream))
+        };
+        drop(pending);
+        match reply {
+            Reply::Head(tx) => tx.send(build_response(status, headers, response_body)).is_ok() && below_mark,
+            Reply::Streaming(_) => false,
+        }
+    }
+
+    /// Queue a body chunk of a started response; false when JS should wait for 'drain'.
+    pub fn write(&self, id: u64, chunk: Bytes) -> bool {
+        match lock(&self.pending).get(&id) {
+            Some(Pending { reply: Reply::Streaming(writer), .. }) => writer.write(chunk),
+            _ => false,
+        }
+    }
+
+    /// Finish a started response with a last chunk.
+    pub fn end(&self, id: u64, chunk: Bytes) -> bool {
+        match self.remove(id).map(|e| e.reply) {
+            Some(Reply::Streaming(writer)) => {
+                writer.write(chunk);
+                writer.finish();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The handler failed: an error page if nothing was sent yet, else cut the body.
+    pub fn fail(&self, id: u64, status: u16) -> bool {
+        let Some(entry) = self.remove(id) else { return false };
+        match entry.reply {
+            Reply::Head(tx) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                tx.send(error_response(status, entry.html)).is_ok()
+            }
+            Reply::Streaming(writer) => {
+                writer.abort();
+                true
+            }
+        }
+    }
+
+    /// JS consumed `bytes` of a streamed request body.
+    pub fn ack(&self, id: u64, bytes: usize) {
+        if let Some(credit) = lock(&self.pending).get(&id).and_then(|e| e.credit.clone()) {
+            credit.release(bytes);
+        }
+    }
+
+    pub fn is_pending(&self, id: u64) -> bool {
+        lock(&self.pending).contains_key(&id)
+    }
+
+    pub fn closed(&self) {
+        self.emit(record::closed);
+    }
+}
+
+/// Build a response from JS's status and its `name\nvalue\n` header block.
+pub fn build_response(status: u16, headers: &[u8], body: ResponseBody) -> Response<ResponseBody> {
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let map = response.headers_mut();
+    let mut fields = headers.split(|&b| b == b'\n');
+    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        // JS validates names and values like node:http does; anything that still
+        // fails here is dropped rather than sent malformed.
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            map.append(name, value);
+        }
+    }
+    response
+}

@@ -1,0 +1,58 @@
+//! What an engine is told at start-up. Every limit has a default a production user
+//! can live with; the TypeScript layer passes overrides.
+
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub enum Listen {
+    /// Bind a new socket.
+    Address { host: String, port: u16, backlog: u32 },
+    /// Serve an already listening socket inherited from a parent process.
+    Fd(i32),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountTarget {
+    /// A JavaScript handler, by its index in the TypeScript mount list.
+    Js(u32),
+}
+
+#[derive(Clone, Debug)]
+pub struct Mount {
+    pub prefix: String,
+    pub target: MountTarget,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: Listen,
+    /// Tokio worker threads.
+    pub threads: usize,
+    /// Idle time allowed between requests on a keep-alive connection, and for a
+    /// request's header block to arrive.
+    pub keep_alive: Duration,
+    /// Time a JS handler has to start its response before the engine answers 503.
+    pub request_timeout: Duration,
+    pub max_header_size: usize,
+    pub max_headers: usize,
+    pub max_body_size: u64,
+    /// Requests waiting for JS at once; past this the engine answers 503.
+    pub max_pending: usize,
+    pub mounts: Vec<Mount>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: Listen::Address { host: "127.0.0.1".into(), port: 0, backlog: 511 },
+            threads: 1,
+            keep_alive: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            max_header_size: 16 * 1024,
+            max_headers: 100,
+            max_body_size: 64 * 1024 * 1024,
+            max_pending: 8192,
+            mounts: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Skitai's engine: owns sockets, HTTP parsing, routing and the queue of work for
+//! the JavaScript thread. Nothing here knows about Node; `crates/node` wraps it.
+
+pub mod body;
+pub mod bridge;
+pub mod config;
+pub mod connection;
+pub mod dispatch;
+pub mod error_page;
+pub mod record;
+pub mod request_body;
+pub mod router;
+pub mod server;
+pub mod service;
+
+pub use bridge::{Batch, Bridge, Stats};
+pub use config::{Config, Listen, Mount, MountTarget};
+pub use server::Engine;
+
+/// The value of the `Server` header on every response.
+pub const SERVER_NAME: &str = concat!("Skitai/", env!("CARGO_PKG_VERSION"));

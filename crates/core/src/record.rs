@@ -1,0 +1,131 @@
+//! The wire format of a batch for JS: latin1 text, one field per line.
+//!
+//! Header values can hold neither '\n' nor '\r' (the parser rejects them), so '\n'
+//! is a safe separator, and latin1 is how node:http decodes header bytes too.
+//!
+//! ```text
+//! R id handler method url version remoteAddress remotePort body count (name value)*
+//!     body: ""  no body | "b<index>"  whole body in buffers[index] | "s"  chunks follow
+//! D id index   body chunk in buffers[index]      E id   end of request body
+//! A id         client gone                       W id   response buffer drained
+//! P id status  engine answered in JS's place     C      server closed
+//! ```
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::Version;
+
+use crate::bridge::Batch;
+
+pub enum RequestBody {
+    None,
+    Inline(Bytes),
+    Stream,
+}
+
+fn field(text: &mut Vec<u8>, value: &[u8]) {
+    text.extend_from_slice(value);
+    text.push(b'\n');
+}
+
+fn number(text: &mut Vec<u8>, n: u64) {
+    field(text, itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn buffer_index(batch: &mut Batch, bytes: Bytes) -> usize {
+    batch.buffers.push(bytes);
+    batch.buffers.len() - 1
+}
+
+pub fn version(v: Version) -> &'static [u8] {
+    match v {
+        Version::HTTP_10 => b"1.0",
+        Version::HTTP_2 => b"2.0",
+        Version::HTTP_09 => b"0.9",
+        _ => b"1.1",
+    }
+}
+
+/// `peer` is the connection's "address\nport\n", formatted once per connection.
+pub fn request(batch: &mut Batch, id: u64, handler: u32, parts: &Parts, peer: &[u8], body: RequestBody) {
+    let text = &mut batch.text;
+    text.extend_from_slice(b"R\n");
+    number(text, id);
+    number(text, u64::from(handler));
+    field(text, parts.method.as_str().as_bytes());
+    field(text, parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).as_bytes());
+    field(text, version(parts.version));
+    text.extend_from_slice(peer);
+    match body {
+        RequestBody::None => field(text, b""),
+        RequestBody::Stream => field(text, b"s"),
+        RequestBody::Inline(bytes) => {
+            let index = buffer_index(batch, bytes);
+            let text = &mut batch.text;
+            text.push(b'b');
+            number(text, index as u64);
+        }
+    }
+    let text = &mut batch.text;
+    number(text, parts.headers.len() as u64);
+    for (name, value) in &parts.headers {
+        field(text, name.as_str().as_bytes());
+        field(text, value.as_bytes());
+    }
+}
+
+pub fn body_chunk(batch: &mut Batch, id: u64, chunk: Bytes) {
+    let index = buffer_index(batch, chunk);
+    batch.text.extend_from_slice(b"D\n");
+    number(&mut batch.text, id);
+    number(&mut batch.text, index as u64);
+}
+
+fn simple(batch: &mut Batch, tag: &[u8], id: u64) {
+    batch.text.extend_from_slice(tag);
+    number(&mut batch.text, id);
+}
+
+pub fn body_end(batch: &mut Batch, id: u64) {
+    simple(batch, b"E\n", id)
+}
+
+pub fn abort(batch: &mut Batch, id: u64) {
+    simple(batch, b"A\n", id)
+}
+
+pub fn drained(batch: &mut Batch, id: u64) {
+    simple(batch, b"W\n", id)
+}
+
+pub fn preempted(batch: &mut Batch, id: u64, status: u16) {
+    simple(batch, b"P\n", id);
+    number(&mut batch.text, u64::from(status));
+}
+
+pub fn closed(batch: &mut Batch) {
+    batch.text.extend_from_slice(b"C\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_record_lists_every_field() {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("/api/x?y=1")
+            .header("host", "h")
+            .header("x-a", "1")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let mut batch = Batch::default();
+        request(&mut batch, 7, 2, &parts, b"127.0.0.1\n5555\n", RequestBody::Inline(Bytes::from_static(b"hi")));
+        body_end(&mut batch, 7);
+        let text = String::from_utf8(batch.text).unwrap();
+        assert_eq!(text, "R\n7\n2\nPOST\n/api/x?y=1\n1.1\n127.0.0.1\n5555\nb0\n2\nhost\nh\nx-a\n1\nE\n7\n");
+        assert_eq!(batch.buffers.len(), 1);
+    }
+}

@@ -1,0 +1,169 @@
+//! An engine: a tokio runtime, a listening socket and its accept loop.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tokio::sync::{watch, Notify};
+
+use crate::bridge::Bridge;
+use crate::config::{Config, Listen};
+use crate::connection::{self, ShutdownSignal};
+use crate::router::Router;
+use crate::service::Shared;
+
+pub struct Engine {
+    runtime: Mutex<Option<Runtime>>,
+    shutdown: watch::Sender<Option<Duration>>,
+    local_addr: SocketAddr,
+}
+
+fn bind(listen: &Listen) -> io::Result<StdListener> {
+    let listener = match listen {
+        Listen::Address { host, port, backlog } => {
+            let addr = (host.as_str(), *port)
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {host}")))?;
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                // Like node:http, '::' also accepts IPv4 clients.
+                let _ = socket.set_only_v6(false);
+            }
+            socket.bind(&addr.into())?;
+            socket.listen(i32::try_from(*backlog).unwrap_or(i32::MAX))?;
+            socket.into()
+        }
+        #[cfg(unix)]
+        Listen::Fd(fd) => {
+            use std::os::fd::FromRawFd;
+            // SAFETY: the parent process handed us this descriptor to own.
+            unsafe { StdListener::from_raw_fd(*fd) }
+        }
+        #[cfg(not(unix))]
+        Listen::Fd(_) => return Err(io::Error::new(io::ErrorKind::Unsupported, "fd listen needs unix")),
+    };
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Counts live connections so that close can wait for the last one.
+#[derive(Default)]
+struct Tracker {
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+struct Live(Arc<Tracker>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Tracker {
+    fn enter(self: &Arc<Self>) -> Live {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        Live(self.clone())
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.live.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, signal: ShutdownSignal) {
+    let tracker = Arc::new(Tracker::default());
+    let mut shutdown = signal.clone();
+    let closing = async move {
+        let grace = shutdown.wait_for(Option::is_some).await.ok().and_then(|g| *g);
+        grace.unwrap_or_default()
+    };
+    let mut closing = std::pin::pin!(closing);
+    let grace = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let live = tracker.enter();
+                    let conn = connection::serve(stream, peer, shared.clone(), signal.clone());
+                    tokio::spawn(async move {
+                        conn.await;
+                        drop(live);
+                    });
+                }
+                // Out of descriptors or a connection reset before accept: back off a
+                // little instead of spinning, then keep serving.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            grace = &mut closing => break grace,
+        }
+    };
+    drop(listener);
+    let _ = tokio::time::timeout(grace, tracker.wait_idle()).await;
+    shared.bridge.closed();
+}
+
+impl Engine {
+    /// Bind and start serving; requests for JS go to `bridge`, whose waker must be set.
+    pub fn start(config: Config, bridge: Arc<Bridge>) -> io::Result<Engine> {
+        let listener = bind(&config.listen)?;
+        let local_addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads.max(1))
+            .thread_name("skitai-io")
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _entered = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
+        let shared = Arc::new(Shared {
+            http1: connection::http1_builder(&config),
+            router: Router::new(&config.mounts),
+            bridge,
+            config,
+        });
+        let (shutdown, signal) = watch::channel(None);
+        runtime.spawn(accept_loop(listener, shared, signal));
+        Ok(Engine { runtime: Mutex::new(Some(runtime)), shutdown, local_addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stop accepting, let open exchanges finish for up to `grace`, then emit the
+    /// bridge's closed event.
+    pub fn close(&self, grace: Duration) {
+        self.shutdown.send_if_modified(|state| state.is_none() && state.replace(grace).is_none());
+    }
+
+    /// Drop the runtime and whatever still runs on it. Never blocks.
+    pub fn dispose(&self) {
+        let runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(runtime) = runtime {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.dispose();
+    }
+}

@@ -1,0 +1,261 @@
+//! The Node binding: config in, batches of requests out, responses in. No HTTP
+//! logic lives here; it converts values and forwards to `skitai_core`.
+
+use std::ptr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi_derive::napi;
+use skitai_core::{Batch, Bridge, Config, Engine, Listen, Mount, MountTarget};
+
+#[napi(object)]
+pub struct MountSpec {
+    pub prefix: String,
+    /// Index of the JS handler for this prefix.
+    pub handler: u32,
+}
+
+#[napi(object)]
+pub struct EngineOptions {
+    pub host: Option<String>,
+    pub port: Option<u32>,
+    /// An inherited listening socket, instead of host/port.
+    pub fd: Option<i32>,
+    pub backlog: Option<u32>,
+    pub threads: Option<u32>,
+    pub keep_alive_ms: Option<u32>,
+    pub request_timeout_ms: Option<u32>,
+    pub max_header_size: Option<u32>,
+    pub max_headers: Option<u32>,
+    pub max_body_size: Option<f64>,
+    pub max_pending: Option<u32>,
+    pub mounts: Vec<MountSpec>,
+}
+
+#[napi(object)]
+pub struct EngineStats {
+    /// Requests handed to JS.
+    pub requests: f64,
+    /// Times the JS thread was woken for a batch.
+    pub wakes: f64,
+    /// Calls from JS into the addon.
+    pub calls: f64,
+    /// Requests waiting for or being answered by JS now.
+    pub pending: u32,
+}
+
+fn config_from(options: EngineOptions) -> Result<Config> {
+    let defaults = Config::default();
+    let listen = match options.fd {
+        Some(fd) => Listen::Fd(fd),
+        None => Listen::Address {
+            host: options.host.unwrap_or_else(|| "0.0.0.0".into()),
+            port: u16::try_from(options.port.unwrap_or(5000))
+                .map_err(|_| Error::new(Status::InvalidArg, "port must be 0-65535"))?,
+            backlog: options.backlog.unwrap_or(511),
+        },
+    };
+    let ms = |v: Option<u32>, d: Duration| v.map_or(d, |ms| Duration::from_millis(ms.into()));
+    Ok(Config {
+        listen,
+        threads: options.threads.map_or(defaults.threads, |t| t as usize),
+        keep_alive: ms(options.keep_alive_ms, defaults.keep_alive),
+        request_timeout: ms(options.request_timeout_ms, defaults.request_timeout),
+        max_header_size: options.max_header_size.map_or(defaults.max_header_size, |n| n as usize),
+        max_headers: options.max_headers.map_or(defaults.max_headers, |n| n as usize),
+        max_body_size: options.max_body_size.map_or(defaults.max_body_size, |n| n as u64),
+        max_pending: options.max_pending.map_or(defaults.max_pending, |n| n as usize),
+        mounts: options
+            .mounts
+            .into_iter()
+            .map(|m| Mount { prefix: m.prefix, target: MountTarget::Js(m.handler) })
+            .collect(),
+    })
+}
+
+/// A batch's text, handed to JS as a one-byte string without re-encoding.
+struct Latin1Text(Vec<u8>);
+
+impl ToNapiValue for Latin1Text {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let mut out = ptr::null_mut();
+        check_status!(
+            unsafe { sys::napi_create_string_latin1(env, val.0.as_ptr().cast(), val.0.len() as isize, &mut out) },
+            "create batch text"
+        )?;
+        Ok(out)
+    }
+}
+
+/// A batch's body buffers, copied into JS-owned Buffers; undefined when none.
+struct BufferList(Vec<Bytes>);
+
+impl ToNapiValue for BufferList {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let mut out = ptr::null_mut();
+        if val.0.is_empty() {
+            check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?;
+            return Ok(out);
+        }
+        check_status!(unsafe { sys::napi_create_array_with_length(env, val.0.len(), &mut out) })?;
+        for (i, bytes) in val.0.iter().enumerate() {
+            let mut buffer = ptr::null_mut();
+            let mut data = ptr::null_mut();
+            check_status!(
+                unsafe { sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut buffer) },
+                "copy body into a Buffer"
+            )?;
+            check_status!(unsafe { sys::napi_set_element(env, out, i as u32, buffer) })?;
+        }
+        Ok(out)
+    }
+}
+
+fn body_bytes(body: Option<Either<String, &[u8]>>) -> Bytes {
+    match body {
+        None => Bytes::new(),
+        Some(Either::A(text)) => Bytes::from(text.into_bytes()),
+        Some(Either::B(bytes)) => Bytes::copy_from_slice(bytes),
+    }
+}
+
+#[napi]
+pub struct NativeServer {
+    engine: Engine,
+    bridge: Arc<Bridge>,
+    /// Raw handle of the wake function, to unref it once closing.
+    wake_fn: sys::napi_threadsafe_function,
+}
+
+#[napi]
+impl NativeServer {
+    /// Bind and serve. `on_batch(text, buffers)` runs on the JS thread whenever
+    /// events are waiting; see `skitai_core::record` for the text format.
+    #[napi(constructor)]
+    pub fn new(
+        options: EngineOptions,
+        #[napi(ts_arg_type = "(text: string, buffers: Buffer[] | undefined) => void")] on_batch: Function<
+            FnArgs<(String, Option<Vec<Buffer>>)>,
+            (),
+        >,
+    ) -> Result<Self> {
+        let config = config_from(options)?;
+        let bridge = Bridge::new(config.max_pending);
+        let source = bridge.clone();
+        let wake = on_batch
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .build_callback(move |_ctx| {
+                let Batch { text, buffers } = source.take();
+                Ok(FnArgs::from((Latin1Text(text), BufferList(buffers))))
+            })?;
+        let wake_fn = wake.raw();
+        bridge.set_waker(Some(Box::new(move || {
+            wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        })));
+        let engine = Engine::start(config, bridge.clone())
+            .map_err(|e| Error::new(Status::GenericFailure, format!("listen: {e}")))?;
+        Ok(NativeServer { engine, bridge, wake_fn })
+    }
+
+    #[napi(getter)]
+    pub fn port(&self) -> u32 {
+        u32::from(self.engine.local_addr().port())
+    }
+
+    #[napi(getter)]
+    pub fn address(&self) -> String {
+        self.engine.local_addr().ip().to_string()
+    }
+
+    /// Start the response; with `end`, also finish it. False when the request is gone.
+    #[napi]
+    pub fn respond(&self, id: f64, status: u32, headers: Latin1Header, body: Option<Either<String, &[u8]>>, end: bool) -> bool {
+        self.bridge.count_call();
+        let status = u16::try_from(status).unwrap_or(500);
+        self.bridge.respond(id as u64, status, &headers.0, body_bytes(body), end)
+    }
+
+    /// Queue a chunk of a started response; false means wait for the drain event.
+    #[napi]
+    pub fn write(&self, id: f64, chunk: Either<String, &[u8]>) -> bool {
+        self.bridge.count_call();
+        self.bridge.write(id as u64, body_bytes(Some(chunk)))
+    }
+
+    #[napi]
+    pub fn end(&self, id: f64, chunk: Option<Either<String, &[u8]>>) -> bool {
+        self.bridge.count_call();
+        self.bridge.end(id as u64, body_bytes(chunk))
+    }
+
+    /// The handler failed: an error page if nothing was sent, else cut the response.
+    #[napi]
+    pub fn fail(&self, id: f64, status: u32) -> bool {
+        self.bridge.count_call();
+        self.bridge.fail(id as u64, u16::try_from(status).unwrap_or(500))
+    }
+
+    /// JS consumed `bytes` of a streamed request body.
+    #[napi]
+    pub fn ack(&self, id: f64, bytes: u32) {
+        self.bridge.count_call();
+        self.bridge.ack(id as u64, bytes as usize);
+    }
+
+    #[napi]
+    pub fn stats(&self) -> EngineStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.bridge.stats;
+        EngineStats {
+            requests: s.requests.load(Relaxed) as f64,
+            wakes: s.wakes.load(Relaxed) as f64,
+            calls: s.calls.load(Relaxed) as f64,
+            pending: u32::try_from(self.bridge.pending_count()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Stop accepting and let the process exit once open exchanges finish (or
+    /// `grace_ms` passes); a 'C' event follows.
+    #[napi]
+    pub fn close(&self, env: Env, grace_ms: u32) -> Result<()> {
+        self.engine.close(Duration::from_millis(grace_ms.into()));
+        check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), self.wake_fn) })
+    }
+
+    /// Drop the runtime and the wake function. Call after the 'C' event.
+    #[napi]
+    pub fn dispose(&self) {
+        self.engine.dispose();
+        self.bridge.set_waker(None);
+    }
+}
+
+/// A `name\nvalue\n` header block from JS, read as latin1 bytes like node:http.
+pub struct Latin1Header(Vec<u8>);
+
+impl TypeName for Latin1Header {
+    fn type_name() -> &'static str {
+        "string"
+    }
+    fn value_type() -> ValueType {
+        ValueType::String
+    }
+}
+
+impl FromNapiValue for Latin1Header {
+    unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
+        let mut len = 0;
+        check_status!(unsafe { sys::napi_get_value_string_latin1(env, value, ptr::null_mut(), 0, &mut len) })?;
+        let mut buf = vec![0u8; len + 1];
+        let mut written = 0;
+        check_status!(unsafe {
+            sys::napi_get_value_string_latin1(env, value, buf.as_mut_ptr().cast(), buf.len(), &mut written)
+        })?;
+        buf.truncate(written);
+        Ok(Latin1Header(buf))
+    }
+}

@@ -1,0 +1,130 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { errorBody, wantsHtml } from '../../errors.js'
+import { invoke } from '../../invoke.js'
+import { pathOf, splitUrl, type MountTable } from '../../mounts.js'
+import type { EngineStats, Server, SkitaiRequest, SkitaiResponse } from '../../types.js'
+import { SERVER_NAME } from '../../version.js'
+import type { EngineSettings } from '../settings.js'
+
+type Req = IncomingMessage & { baseUrl?: string; originalUrl?: string }
+
+function sendError(res: ServerResponse, status: number, html: boolean, close = false): void {
+  if (res.headersSent || res.writableEnded) {
+    res.destroy()
+    return
+  }
+  const { contentType, body } = errorBody(status, html)
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    ...(status === 503 ? { 'retry-after': '1' } : {}),
+    ...(close ? { connection: 'close' } : {}),
+  })
+  res.end(body)
+}
+
+/** After the engine answered in the handler's place, the handler's own calls do nothing. */
+function silence(res: ServerResponse): void {
+  const self = res as unknown as Record<string, unknown>
+  self.write = () => false
+  self.end = () => res
+  self.writeHead = () => res
+  self.setHeader = () => res
+}
+
+/** Count body bytes as node parses them; past the limit answer 413 and stop reading. */
+function limitBody(req: IncomingMessage, res: ServerResponse, max: number, html: boolean): void {
+  let received = 0
+  const push = req.push
+  req.push = function limitedPush(this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk !== null && chunk !== undefined) {
+      received += (chunk as Buffer).length
+      if (received > max) {
+        sendError(res, 413, html, true)
+        silence(res)
+        req.destroy()
+        return false
+      }
+    }
+    return push.call(this, chunk, encoding)
+  }
+}
+
+/** The same server on node:http: the fallback engine and the benchmark baseline. */
+export function listenJs(table: MountTable, settings: EngineSettings): Promise<Server> {
+  let requests = 0
+  let pending = 0
+  const server = createServer(
+    {
+      keepAliveTimeout: settings.keepAlive * 1000,
+      headersTimeout: Math.max(settings.keepAlive, 1) * 1000,
+      requestTimeout: 0,
+      maxHeaderSize: settings.maxHeaderSize,
+    },
+    (req: Req, res) => {
+      res.setHeader('server', SERVER_NAME)
+      const originalUrl = req.url ?? '/'
+      const mount = table.route(pathOf(originalUrl))
+      const html = wantsHtml(req.headers.accept)
+      if (mount === undefined) return sendError(res, 404, html)
+      const declared = Number(req.headers['content-length'] ?? 0)
+      if (declared > settings.maxBodySize) return sendError(res, 413, html, true)
+      if (req.headers['transfer-encoding'] !== undefined) limitBody(req, res, settings.maxBodySize, html)
+      const { url, baseUrl } = splitUrl(mount.prefix, originalUrl)
+      req.url = url
+      req.baseUrl = baseUrl
+      req.originalUrl = originalUrl
+      requests++
+      pending++
+      const timer = setTimeout(() => {
+        if (!res.headersSent) {
+          sendError(res, 503, html)
+          silence(res)
+        }
+      }, settings.requestTimeout * 1000)
+      res.once('close', () => {
+        pending--
+        clearTimeout(timer)
+      })
+      const fail = (): void => sendError(res, 500, html)
+      invoke(mount.handler, req as unknown as SkitaiRequest, res as unknown as SkitaiResponse, fail)
+    },
+  )
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy()
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
+    const { contentType, body } = errorBody(status, false)
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `server: ${SERVER_NAME}\r\ncontent-type: ${contentType}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    )
+  })
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host: settings.address, port: settings.port, backlog: settings.backlog }, () => {
+      server.off('error', reject)
+      const { address, port } = server.address() as AddressInfo
+      let closing: Promise<void> | undefined
+      resolve({
+        engine: 'js',
+        port,
+        address: () => ({ address, port }),
+        stats: (): EngineStats => ({ requests, wakes: 0, calls: 0, pending }),
+        close: (options?: { grace?: number }): Promise<void> => {
+          closing ??= new Promise<void>((done) => {
+            const force = setTimeout(() => server.closeAllConnections(), (options?.grace ?? 30) * 1000)
+            force.unref()
+            server.close(() => {
+              clearTimeout(force)
+              done()
+            })
+            server.closeIdleConnections()
+          })
+          return closing
+        },
+      })
+    })
+  })
+}

@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export interface NativeOptions {
+  host?: string
+  port?: number
+  fd?: number
+  backlog?: number
+  threads?: number
+  keepAliveMs?: number
+  requestTimeoutMs?: number
+  maxHeaderSize?: number
+  maxHeaders?: number
+  maxBodySize?: number
+  maxPending?: number
+  mounts: Array<{ prefix: string; handler: number }>
+}
+
+export type Body = string | Uint8Array | undefined
+
+/** The addon's server object (crates/node/src/lib.rs). */
+export interface NativeServer {
+  readonly port: number
+  readonly address: string
+  respond(id: number, status: number, headers: string, body: Body, end: boolean): boolean
+  write(id: number, chunk: string | Uint8Array): boolean
+  end(id: number, chunk: Body): boolean
+  fail(id: number, status: number): boolean
+  ack(id: number, bytes: number): void
+  stats(): { requests: number; wakes: number; calls: number; pending: number }
+  close(graceMs: number): void
+  dispose(): void
+}
+
+export type BatchListener = (text: string, buffers: Buffer[] | undefined) => void
+
+export interface Addon {
+  NativeServer: new (options: NativeOptions, onBatch: BatchListener) => NativeServer
+}
+
+/** napi-rs's name for this platform: linux-x64-gnu, darwin-arm64, win32-x64-msvc, ... */
+export function platformTriple(): string {
+  const { platform, arch } = process
+  if (platform === 'linux') {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
+    return `linux-${arch}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
+  }
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+
+function candidates(): string[] {
+  const explicit = process.env.SKITAI_NATIVE_PATH
+  if (explicit) return [explicit]
+  const triple = platformTriple()
+  return [join(packageRoot, 'native', `skitai.${triple}.node`), `@skitai/${triple}`]
+}
+
+let cached: Addon | undefined
+
+/** Load the addon, or throw an error that lists every place that was tried. */
+export function loadAddon(): Addon {
+  if (cached) return cached
+  const require = createRequire(import.meta.url)
+  const failures: string[] = []
+  for (const candidate of candidates()) {
+    if (candidate.startsWith('/') && !existsSync(candidate)) {
+      failures.push(`${candidate}: not found`)
+      continue
+    }
+    try {
+      cached = require(candidate) as Addon
+      return cached
+    } catch (error) {
+      failures.push(`${candidate}: ${(error as Error).message.split('\n')[0]}`)
+    }
+  }
+  throw new Error(`no native engine for ${platformTriple()} (${failures.join('; ')})`)
+}

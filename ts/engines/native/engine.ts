@@ -1,0 +1,122 @@
+import { splitUrl, type MountTable } from '../../mounts.js'
+import { invoke } from '../../invoke.js'
+import type { EngineStats, Server, ServerAddress } from '../../types.js'
+import type { EngineSettings } from '../settings.js'
+import { loadAddon, type NativeServer } from './addon.js'
+import { BodyKind, NativeRequest } from './request.js'
+import { NativeResponse, type ResponseContext } from './response.js'
+
+/**
+ * Serve with the Rust engine. Requests arrive in batches (one JS call per wake,
+ * see crates/core/src/record.rs for the text format) and each response goes back
+ * in one call carrying status, headers and body.
+ */
+export function listenNative(table: MountTable, settings: EngineSettings): Promise<Server> {
+  const addon = loadAddon()
+  const mounts = table.mounts
+  const live = new Map<number, NativeResponse>()
+  let onClosed: (() => void) | undefined
+
+  const dispatch = (fields: string[], at: number, buffers: Buffer[] | undefined): number => {
+    const id = Number(fields[at])
+    const mount = mounts[Number(fields[at + 1])]!
+    const originalUrl = fields[at + 3]!
+    const body = fields[at + 7]!
+    const count = Number(fields[at + 8])
+    const headerStart = at + 9
+    const kind = body === '' ? BodyKind.None : body === 's' ? BodyKind.Stream : BodyKind.Inline
+    const inline = kind === BodyKind.Inline ? buffers![Number(body.slice(1))] : undefined
+    const req = new NativeRequest(native, id, fields[at + 2]!, originalUrl, fields[at + 4]!, fields, headerStart, count, at + 5, kind, inline)
+    if (mount.prefix !== '/') {
+      const { url, baseUrl } = splitUrl(mount.prefix, originalUrl)
+      req.url = url
+      req.baseUrl = baseUrl
+    }
+    const res = new NativeResponse(context, req)
+    invoke(mount.handler, req, res, () => res.fail(500))
+    // Only requests still owed an answer or a body need to be found again by id.
+    if (!res.writableEnded || kind === BodyKind.Stream) live.set(id, res)
+    return headerStart + count * 2
+  }
+
+  const onBatch = (text: string, buffers: Buffer[] | undefined): void => {
+    const fields = text.split('\n')
+    const last = fields.length - 1
+    let at = 0
+    while (at < last) {
+      const tag = fields[at]
+      if (tag === 'R') {
+        at = dispatch(fields, at + 1, buffers)
+        continue
+      }
+      if (tag === 'C') {
+        at += 1
+        native.dispose()
+        onClosed?.()
+        continue
+      }
+      const res = live.get(Number(fields[at + 1]))
+      switch (tag) {
+        case 'D':
+          res?.req.onChunk(buffers![Number(fields[at + 2])]!)
+          at += 3
+          break
+        case 'E':
+          res?.req.onEnd()
+          if (res?.writableEnded) live.delete(res.req.id)
+          at += 2
+          break
+        case 'W':
+          res?.onDrain()
+          at += 2
+          break
+        case 'A':
+          res?.onClosed()
+          at += 2
+          break
+        case 'P':
+          res?.onClosed()
+          at += 3
+          break
+        default:
+          throw new Error(`skitai: corrupt batch from the native engine at field ${at}: ${String(tag)}`)
+      }
+    }
+  }
+
+  const native: NativeServer = new addon.NativeServer(
+    {
+      host: settings.address,
+      port: settings.port,
+      backlog: settings.backlog,
+      threads: settings.threads,
+      keepAliveMs: settings.keepAlive * 1000,
+      requestTimeoutMs: settings.requestTimeout * 1000,
+      maxHeaderSize: settings.maxHeaderSize,
+      maxBodySize: settings.maxBodySize,
+      maxPending: settings.maxPending,
+      mounts: mounts.map((m, handler) => ({ prefix: m.prefix, handler })),
+    },
+    onBatch,
+  )
+  const context: ResponseContext = { native, live }
+  const closing = new Promise<void>((resolve) => {
+    onClosed = resolve
+  })
+  let closeRequested = false
+
+  const server: Server = {
+    engine: 'native',
+    port: native.port,
+    address: (): ServerAddress => ({ address: native.address, port: native.port }),
+    stats: (): EngineStats => native.stats(),
+    close: (options?: { grace?: number }): Promise<void> => {
+      if (!closeRequested) {
+        closeRequested = true
+        native.close(Math.round((options?.grace ?? 30) * 1000))
+      }
+      return closing
+    },
+  }
+  return Promise.resolve(server)
+}

@@ -1,0 +1,139 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { Readable } from 'node:stream'
+import type { SkitaiRequest } from '../../types.js'
+import type { NativeServer } from './addon.js'
+import { joinHeaders } from './headers.js'
+
+export const enum BodyKind {
+  None,
+  Inline,
+  Stream,
+}
+
+export interface PeerSocket {
+  remoteAddress: string
+  remotePort: number
+  remoteFamily: string
+  encrypted: boolean
+  readable: boolean
+  writable: boolean
+}
+
+/**
+ * A request from the native engine. Fields are decoded lazily from the batch
+ * text: `headers`, `rawHeaders` and `socket` are built on first use.
+ */
+export class NativeRequest extends Readable implements SkitaiRequest {
+  url: string
+  baseUrl: string
+  complete: boolean
+  aborted = false
+  private decodedHeaders: IncomingHttpHeaders | undefined
+  private peer: PeerSocket | undefined
+  /** Streamed body bytes handed to the reader but not yet acknowledged to the engine. */
+  private unacked = 0
+
+  constructor(
+    private readonly native: NativeServer,
+    readonly id: number,
+    readonly method: string,
+    readonly originalUrl: string,
+    readonly httpVersion: string,
+    private readonly fields: string[],
+    private readonly headerStart: number,
+    private readonly headerCount: number,
+    private readonly remote: number,
+    private bodyKind: BodyKind,
+    private inlineBody: Buffer | undefined,
+  ) {
+    super()
+    this.url = originalUrl
+    this.baseUrl = ''
+    this.complete = bodyKind !== BodyKind.Stream
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return (this.decodedHeaders ??= joinHeaders(this.fields, this.headerStart, this.headerCount))
+  }
+
+  get rawHeaders(): string[] {
+    return this.fields.slice(this.headerStart, this.headerStart + this.headerCount * 2)
+  }
+
+  get trailers(): Record<string, string> {
+    return {}
+  }
+
+  get httpVersionMajor(): number {
+    return this.httpVersion.charCodeAt(0) - 48
+  }
+
+  get httpVersionMinor(): number {
+    return this.httpVersion.charCodeAt(2) - 48
+  }
+
+  get socket(): PeerSocket {
+    if (this.peer === undefined) {
+      const address = this.fields[this.remote]!
+      this.peer = {
+        remoteAddress: address,
+        remotePort: Number(this.fields[this.remote + 1]),
+        remoteFamily: address.includes(':') ? 'IPv6' : 'IPv4',
+        encrypted: false,
+        readable: true,
+        writable: true,
+      }
+    }
+    return this.peer
+  }
+
+  get connection(): PeerSocket {
+    return this.socket
+  }
+
+  override _read(): void {
+    if (this.bodyKind === BodyKind.Stream) {
+      this.acknowledge()
+      return
+    }
+    if (this.inlineBody !== undefined) {
+      const body = this.inlineBody
+      this.inlineBody = undefined
+      this.push(body)
+    }
+    this.push(null)
+  }
+
+  /** A chunk of a streamed body arrived. */
+  onChunk(chunk: Buffer): void {
+    this.unacked += chunk.length
+    if (this.push(chunk)) this.acknowledge()
+  }
+
+  onEnd(): void {
+    this.complete = true
+    this.bodyKind = BodyKind.None
+    this.acknowledge()
+    this.push(null)
+  }
+
+  /** The client went away or the engine answered for us. */
+  onAbort(): void {
+    if (this.peer) this.peer.readable = this.peer.writable = false
+    if (this.complete && this.readableEnded) {
+      this.destroy()
+      return
+    }
+    this.aborted = true
+    this.emit('aborted')
+    const reset = Object.assign(new Error('aborted'), { code: 'ECONNRESET' })
+    this.destroy(this.listenerCount('error') > 0 ? reset : undefined)
+  }
+
+  private acknowledge(): void {
+    if (this.unacked > 0) {
+      this.native.ack(this.id, this.unacked)
+      this.unacked = 0
+    }
+  }
+}

@@ -1,0 +1,258 @@
+import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http'
+import { Stream } from 'node:stream'
+import type { SkitaiResponse } from '../../types.js'
+import type { Body, NativeServer } from './addon.js'
+import { validateHeader } from './headers.js'
+import type { NativeRequest } from './request.js'
+
+type HeaderValue = string | string[]
+type Callback = (error?: Error | null) => void
+
+/** What all responses of one server share. */
+export interface ResponseContext {
+  native: NativeServer
+  /** Requests JS still owes an answer or a body to, by id. */
+  live: Map<number, NativeResponse>
+}
+
+function bodyOf(chunk: unknown, encoding: BufferEncoding | undefined): Body {
+  if (chunk === undefined || chunk === null) return undefined
+  if (typeof chunk === 'string') {
+    return encoding === undefined || encoding === 'utf8' || encoding === 'utf-8' ? chunk : Buffer.from(chunk, encoding)
+  }
+  if (chunk instanceof Uint8Array) return chunk
+  throw Object.assign(
+    new TypeError(`The "chunk" argument must be of type string or an instance of Buffer or Uint8Array. Received ${typeof chunk}`),
+    { code: 'ERR_INVALID_ARG_TYPE' },
+  )
+}
+
+function headersSentError(): Error {
+  return Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' })
+}
+
+/**
+ * A response to the native engine. Nothing crosses to Rust until the first
+ * write or end, which carries status, headers and body in one call.
+ */
+export class NativeResponse extends Stream implements SkitaiResponse {
+  statusCode = 200
+  statusMessage = ''
+  sendDate = true
+  headersSent = false
+  writableEnded = false
+  writableFinished = false
+  destroyed = false
+  /** The head went to the engine (a body may still be streaming). */
+  private started = false
+  private needDrain = false
+  private outHeaders: Record<string, HeaderValue> | undefined
+
+  constructor(
+    private readonly context: ResponseContext,
+    readonly req: NativeRequest,
+  ) {
+    super()
+  }
+
+  get finished(): boolean {
+    return this.writableEnded
+  }
+
+  get socket(): NativeRequest['socket'] {
+    return this.req.socket
+  }
+
+  get connection(): NativeRequest['socket'] {
+    return this.req.socket
+  }
+
+  get writableNeedDrain(): boolean {
+    return this.needDrain
+  }
+
+  get writable(): boolean {
+    return !this.writableEnded && !this.destroyed
+  }
+
+  setHeader(name: string, value: number | string | readonly string[]): this {
+    if (this.headersSent) throw headersSentError()
+    validateHeader(name, value)
+    const headers = (this.outHeaders ??= Object.create(null) as Record<string, HeaderValue>)
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value)
+    return this
+  }
+
+  appendHeader(name: string, value: string | readonly string[]): this {
+    if (this.headersSent) throw headersSentError()
+    validateHeader(name, value)
+    const key = name.toLowerCase()
+    const prior = this.outHeaders?.[key]
+    const added = Array.isArray(value) ? value.map(String) : [String(value)]
+    if (prior === undefined) return this.setHeader(name, added.length === 1 ? added[0]! : added)
+    this.outHeaders![key] = [...(Array.isArray(prior) ? prior : [prior]), ...added]
+    return this
+  }
+
+  getHeader(name: string): OutgoingHttpHeader | undefined {
+    return this.outHeaders?.[name.toLowerCase()]
+  }
+
+  getHeaders(): OutgoingHttpHeaders {
+    return { ...this.outHeaders }
+  }
+
+  getHeaderNames(): string[] {
+    return this.outHeaders ? Object.keys(this.outHeaders) : []
+  }
+
+  hasHeader(name: string): boolean {
+    return this.outHeaders?.[name.toLowerCase()] !== undefined
+  }
+
+  removeHeader(name: string): void {
+    if (this.headersSent) throw headersSentError()
+    if (this.outHeaders) delete this.outHeaders[name.toLowerCase()]
+  }
+
+  writeHead(
+    statusCode: number,
+    reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[],
+    headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
+  ): this {
+    if (this.headersSent) throw headersSentError()
+    if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999) {
+      throw Object.assign(new RangeError(`Invalid status code: ${statusCode}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' })
+    }
+    this.statusCode = statusCode
+    if (typeof reason === 'string') this.statusMessage = reason
+    else headers = reason
+    if (Array.isArray(headers)) {
+      for (let i = 0; i + 1 < headers.length; i += 2) this.setHeader(String(headers[i]), headers[i + 1] as string)
+    } else if (headers) {
+      for (const name of Object.keys(headers)) {
+        const value = headers[name]
+        if (value !== undefined) this.setHeader(name, value)
+      }
+    }
+    this.headersSent = true
+    return this
+  }
+
+  flushHeaders(): void {
+    if (!this.started && !this.destroyed) this.start('', false)
+  }
+
+  write(chunk: string | Uint8Array, encoding?: BufferEncoding | Callback, callback?: Callback): boolean {
+    if (typeof encoding === 'function') {
+      callback = encoding
+      encoding = undefined
+    }
+    if (this.writableEnded || this.destroyed) {
+      const error = Object.assign(new Error(this.destroyed ? 'Cannot call write after a stream was destroyed' : 'write after end'), {
+        code: this.destroyed ? 'ERR_STREAM_DESTROYED' : 'ERR_STREAM_WRITE_AFTER_END',
+      })
+      if (callback) process.nextTick(callback, error)
+      return false
+    }
+    const body = bodyOf(chunk, encoding)
+    const ok = this.started ? this.context.native.write(this.req.id, body ?? '') : this.start(body, false)
+    if (!ok) this.needDrain = true
+    if (callback) process.nextTick(callback)
+    return ok
+  }
+
+  end(chunk?: string | Uint8Array | (() => void), encoding?: BufferEncoding | (() => void), callback?: () => void): this {
+    if (typeof chunk === 'function') {
+      callback = chunk
+      chunk = undefined
+    } else if (typeof encoding === 'function') {
+      callback = encoding
+      encoding = undefined
+    }
+    if (this.writableEnded || this.destroyed) {
+      if (callback) process.nextTick(callback)
+      return this
+    }
+    const body = bodyOf(chunk, encoding as BufferEncoding | undefined)
+    this.writableEnded = true
+    if (this.started) this.context.native.end(this.req.id, body)
+    else this.start(body, true)
+    this.context.live.delete(this.req.id)
+    this.writableFinished = true
+    if (callback) this.once('finish', callback)
+    if (callback || this.listenerCount('finish') > 0 || this.listenerCount('close') > 0) {
+      process.nextTick(emitFinished, this)
+    }
+    return this
+  }
+
+  /** The handler failed: a 500 page if nothing was sent, else the response is cut. */
+  fail(status = 500): void {
+    if (this.destroyed || this.writableFinished) return
+    this.context.native.fail(this.req.id, status)
+    this.writableEnded = true
+    this.markClosed()
+  }
+
+  destroy(error?: Error): this {
+    if (this.destroyed) return this
+    if (!this.writableFinished) this.context.native.fail(this.req.id, 500)
+    this.markClosed()
+    if (error && this.listenerCount('error') > 0) process.nextTick(() => this.emit('error', error))
+    return this
+  }
+
+  setTimeout(_ms: number, callback?: () => void): this {
+    if (callback) this.once('timeout', callback)
+    return this
+  }
+
+  cork(): void {}
+  uncork(): void {}
+  writeContinue(): void {}
+  addTrailers(): void {}
+
+  /** The engine's drain event. */
+  onDrain(): void {
+    this.needDrain = false
+    this.emit('drain')
+  }
+
+  /** The client went away or the engine answered in our place. */
+  onClosed(): void {
+    this.markClosed()
+    this.req.onAbort()
+  }
+
+  private markClosed(): void {
+    this.context.live.delete(this.req.id)
+    if (this.destroyed) return
+    this.destroyed = true
+    process.nextTick(() => this.emit('close'))
+  }
+
+  private start(body: Body, end: boolean): boolean {
+    this.started = true
+    this.headersSent = true
+    return this.context.native.respond(this.req.id, this.statusCode, this.headerBlock(), body, end)
+  }
+
+  /** `name\nvalue\n` for every header, as the engine reads them. */
+  private headerBlock(): string {
+    const headers = this.outHeaders
+    if (headers === undefined) return ''
+    let block = ''
+    for (const name in headers) {
+      const value = headers[name]!
+      if (typeof value === 'string') block += `${name}\n${value}\n`
+      else for (const v of value) block += `${name}\n${v}\n`
+    }
+    return block
+  }
+}
+
+function emitFinished(res: NativeResponse): void {
+  res.emit('finish')
+  res.emit('close')
+}

@@ -1,0 +1,25 @@
+import type { MountTable } from '../mounts.js'
+import type { RunOptions, Server } from '../types.js'
+import { listenJs } from './js/engine.js'
+import { listenNative } from './native/engine.js'
+import { requestedEngine, resolveSettings } from './settings.js'
+
+let warned = false
+
+/** Start the engine asked for; without a choice, native where its addon loads. */
+export async function listen(table: MountTable, options: RunOptions): Promise<Server> {
+  const settings = resolveSettings(options)
+  const engine = requestedEngine(options)
+  if (engine === 'js') return listenJs(table, settings)
+  if (engine === 'native') return listenNative(table, settings)
+  try {
+    return await listenNative(table, settings)
+  } catch (error) {
+    if (!/no native engine/.test((error as Error).message)) throw error
+    if (!warned) {
+      warned = true
+      console.warn(`skitai: ${(error as Error).message}; using the pure-JS engine`)
+    }
+    return listenJs(table, settings)
+  }
+}

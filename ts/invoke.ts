@@ -1,0 +1,25 @@
+import type { NodeHandler, SkitaiRequest, SkitaiResponse } from './types.js'
+
+export type FailureHandler = (error: unknown) => void
+
+function logHandlerError(req: SkitaiRequest, error: unknown): void {
+  const where = `${req.method} ${req.originalUrl}`
+  console.error(`skitai: handler failed on ${where}:`, error)
+}
+
+/**
+ * Run a handler; a throw or a rejected promise is logged and handed to `fail`,
+ * which answers 500 (or cuts a response already under way). The server goes on.
+ */
+export function invoke(handler: NodeHandler, req: SkitaiRequest, res: SkitaiResponse, fail: FailureHandler): void {
+  const onError = (error: unknown): void => {
+    logHandlerError(req, error)
+    fail(error)
+  }
+  try {
+    const result = handler(req, res) as PromiseLike<unknown> | undefined
+    if (result !== undefined && result !== null && typeof result.then === 'function') result.then(undefined, onError)
+  } catch (error) {
+    onError(error)
+  }
+}
