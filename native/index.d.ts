@@ -17,11 +17,15 @@ export declare class NativeServer {
   ack(id: number, bytes: number): void
   stats(): EngineStats
   /**
-   * Stop accepting and let the process exit once open exchanges finish (or
-   * `grace_ms` passes); a 'C' event follows.
+   * Stop accepting; once open exchanges finish (or `grace_ms` passes) a 'C'
+   * event follows. Like a listening socket, the server keeps the process alive
+   * until then.
    */
   close(graceMs: number): void
-  /** Drop the runtime and the wake function. Call after the 'C' event. */
+  /**
+   * Drop the runtime and release the wake function, so that the process can
+   * exit. Call on the 'C' event.
+   */
   dispose(): void
 }
 

@@ -29,8 +29,9 @@ pub fn http1_builder(config: &Config) -> http1::Builder {
         // idle limit and the deadline for a slow header block.
         .header_read_timeout(config.keep_alive)
         .max_buf_size(config.max_header_size.max(8192))
-        .max_headers(config.max_headers)
-        .pipeline_flush(true);
+        .max_headers(config.max_headers);
+    // No `pipeline_flush`: with it hyper holds the automatic 400/431 for a malformed
+    // request in its buffer (unread bytes look like a pipelined request) and drops it.
     builder
 }
 

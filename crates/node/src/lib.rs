@@ -126,8 +126,6 @@ fn body_bytes(body: Option<Either<String, &[u8]>>) -> Bytes {
 pub struct NativeServer {
     engine: Engine,
     bridge: Arc<Bridge>,
-    /// Raw handle of the wake function, to unref it once closing.
-    wake_fn: sys::napi_threadsafe_function,
 }
 
 #[napi]
@@ -152,13 +150,12 @@ impl NativeServer {
                 let Batch { text, buffers } = source.take();
                 Ok(FnArgs::from((Latin1Text(text), BufferList(buffers))))
             })?;
-        let wake_fn = wake.raw();
         bridge.set_waker(Some(Box::new(move || {
             wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
         })));
         let engine = Engine::start(config, bridge.clone())
             .map_err(|e| Error::new(Status::GenericFailure, format!("listen: {e}")))?;
-        Ok(NativeServer { engine, bridge, wake_fn })
+        Ok(NativeServer { engine, bridge })
     }
 
     #[napi(getter)]
@@ -218,15 +215,16 @@ impl NativeServer {
         }
     }
 
-    /// Stop accepting and let the process exit once open exchanges finish (or
-    /// `grace_ms` passes); a 'C' event follows.
+    /// Stop accepting; once open exchanges finish (or `grace_ms` passes) a 'C'
+    /// event follows. Like a listening socket, the server keeps the process alive
+    /// until then.
     #[napi]
-    pub fn close(&self, env: Env, grace_ms: u32) -> Result<()> {
+    pub fn close(&self, grace_ms: u32) {
         self.engine.close(Duration::from_millis(grace_ms.into()));
-        check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), self.wake_fn) })
     }
 
-    /// Drop the runtime and the wake function. Call after the 'C' event.
+    /// Drop the runtime and release the wake function, so that the process can
+    /// exit. Call on the 'C' event.
     #[napi]
     pub fn dispose(&self) {
         self.engine.dispose();

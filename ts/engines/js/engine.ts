@@ -33,6 +33,19 @@ function silence(res: ServerResponse): void {
   self.setHeader = () => res
 }
 
+/** node:http leaves Content-Length off a HEAD answer; send the length GET would have. */
+function headLikeGet(res: ServerResponse): void {
+  const end = res.end
+  res.end = function endHead(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    const chunk = args[0]
+    if (!this.headersSent && !this.hasHeader('content-length') && (typeof chunk === 'string' || chunk instanceof Uint8Array)) {
+      const encoding = typeof args[1] === 'string' ? (args[1] as BufferEncoding) : undefined
+      this.setHeader('content-length', typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.byteLength)
+    }
+    return (end as (...a: unknown[]) => ServerResponse).apply(this, args)
+  } as typeof res.end
+}
+
 /** Count body bytes as node parses them; past the limit answer 413 and stop reading. */
 function limitBody(req: IncomingMessage, res: ServerResponse, max: number, html: boolean): void {
   let received = 0
@@ -70,6 +83,7 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
       if (mount === undefined) return sendError(res, 404, html)
       const declared = Number(req.headers['content-length'] ?? 0)
       if (declared > settings.maxBodySize) return sendError(res, 413, html, true)
+      if (req.method === 'HEAD') headLikeGet(res)
       if (req.headers['transfer-encoding'] !== undefined) limitBody(req, res, settings.maxBodySize, html)
       const { url, baseUrl } = splitUrl(mount.prefix, originalUrl)
       req.url = url

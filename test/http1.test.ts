@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { Agent, request } from 'undici'
+import { ENGINES, raw, responses, serve, type Running } from './helpers.js'
+
+const complete = (n: number) => (text: string) => responses(text).length >= n
+
+for (const engine of ENGINES) {
+  describe(`HTTP/1.1 (${engine})`, () => {
+    let s: Running
+    before(async () => {
+      s = await serve(
+        engine,
+        (app) => {
+          app.mount('/', (req, res) => {
+            res.setHeader('content-type', 'text/plain')
+            res.setHeader('x-port', String(req.socket.remotePort))
+            res.end(`${req.method} ${req.url}`)
+          })
+          app.mount('/echo', async (req, res) => {
+            const parts: Buffer[] = []
+            for await (const chunk of req) parts.push(chunk as Buffer)
+            res.setHeader('x-te', String(req.headers['transfer-encoding'] ?? ''))
+            res.end(Buffer.concat(parts))
+          })
+          app.mount('/chunks', (_req, res) => {
+            res.setHeader('content-type', 'text/plain')
+            res.write('alpha,')
+            res.write(Buffer.from('beta,'))
+            res.end('gamma')
+          })
+          app.mount('/fixed', (_req, res) => {
+            res.setHeader('content-type', 'text/plain')
+            res.end('the same for GET and HEAD')
+          })
+          app.mount('/headers', (req, res) => {
+            res.setHeader('set-cookie', ['a=1', 'b=2'])
+            res.writeHead(201, { 'x-multi': 'yes' })
+            res.end(JSON.stringify(req.headers))
+          })
+        },
+        { maxBodySize: 1024 * 1024 },
+      )
+    })
+    after(() => s.server.close())
+
+    test('status, headers and the Server and Date headers', async () => {
+      const res = await fetch(`${s.url}/headers`, { headers: { 'x-dup': 'a', cookie: 'k=v' } })
+      assert.equal(res.status, 201)
+      assert.equal(res.headers.get('x-multi'), 'yes')
+      assert.deepEqual(res.headers.getSetCookie(), ['a=1', 'b=2'])
+      assert.match(res.headers.get('server') ?? '', /^Skitai\//)
+      assert.ok(!Number.isNaN(Date.parse(res.headers.get('date') ?? '')))
+      const seen = (await res.json()) as Record<string, string>
+      assert.equal(seen['x-dup'], 'a')
+      assert.equal(seen.cookie, 'k=v')
+      assert.equal(seen.host, `127.0.0.1:${s.port}`)
+    })
+
+    test('keep-alive reuses one connection', async () => {
+      const agent = new Agent({ connections: 1 })
+      const ports = new Set<string>()
+      for (let i = 0; i < 5; i++) {
+        const res = await request(`${s.url}/ka/${i}`, { dispatcher: agent })
+        assert.equal(await res.body.text(), `GET /ka/${i}`)
+        ports.add(String(res.headers['x-port']))
+      }
+      await agent.close()
+      assert.equal(ports.size, 1)
+    })
+
+    test('pipelined requests are answered in order', async () => {
+      const one = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
+      const { text } = await raw(s.port, [one('/p1') + one('/p2') + one('/p3')], complete(3))
+      assert.deepEqual(responses(text).map((r) => r.body), ['GET /p1', 'GET /p2', 'GET /p3'])
+    })
+
+    test('a chunked request body is accepted', async () => {
+      const head = 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'
+      const { text } = await raw(s.port, [head, '5\r\nhello\r\n', '6\r\n world\r\n0\r\n\r\n'], complete(1))
+      const [res] = responses(text)
+      assert.equal(res!.status, 200)
+      assert.equal(res!.body, 'hello world')
+      assert.equal(res!.headers['x-te'], 'chunked')
+    })
+
+    test('a response written in parts goes out chunked', async () => {
+      const { text } = await raw(s.port, ['GET /chunks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'])
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n/)
+      assert.match(text, /transfer-encoding: chunked/i)
+      const res = await fetch(`${s.url}/chunks`)
+      assert.equal(await res.text(), 'alpha,beta,gamma')
+    })
+
+    test('Expect: 100-continue gets 100 before the body is sent', async () => {
+      const head = 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n'
+      const interim = await raw(s.port, [head], (t) => t.includes('\r\n\r\n'))
+      assert.match(interim.text, /^HTTP\/1\.1 100 Continue\r\n/)
+      const { text } = await raw(
+        s.port,
+        [head, 'hello'],
+        (t) => t.includes('hello'),
+      )
+      assert.match(text, /HTTP\/1\.1 200 OK/)
+    })
+
+    test('HEAD is answered like GET without a body', async () => {
+      const get = await fetch(`${s.url}/fixed`)
+      const body = await get.text()
+      const { text } = await raw(s.port, ['HEAD /fixed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'])
+      const [head] = responses(text.replace(/content-length: \d+/i, 'content-length: 0'))
+      assert.equal(head!.status, 200)
+      assert.equal(text.match(/content-length: (\d+)/i)?.[1], String(Buffer.byteLength(body)))
+      assert.equal(text.slice(text.indexOf('\r\n\r\n') + 4), '')
+    })
+
+    test('a malformed request line gets 400 and the connection is closed', async () => {
+      const { text, closed } = await raw(s.port, ['GET /\x01bad HTTP/1.1\r\nHost: x\r\n\r\n'])
+      assert.match(text, /^HTTP\/1\.1 400 /)
+      assert.ok(closed)
+      const garbage = await raw(s.port, ['\x16\x03\x01\x02\x00hello\r\n\r\n'])
+      assert.match(garbage.text, /^HTTP\/1\.1 400 /)
+      assert.ok(garbage.closed)
+    })
+
+    test('a malformed header gets 400', async () => {
+      const { text, closed } = await raw(s.port, ['GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n'])
+      assert.match(text, /^HTTP\/1\.1 400 /)
+      assert.ok(closed)
+    })
+
+    test('oversized headers get 431', async () => {
+      const { text } = await raw(s.port, [`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`])
+      assert.match(text, /^HTTP\/1\.1 431 /)
+    })
+
+    test('a body over the limit gets 413, by Content-Length or by counting chunks', async () => {
+      const declared = await raw(s.port, [`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n`], complete(1))
+      assert.equal(responses(declared.text)[0]!.status, 413)
+      assert.match(responses(declared.text)[0]!.body, /"code": 41300/)
+      const chunk = 'x'.repeat(64 * 1024)
+      const parts = [`POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`]
+      for (let i = 0; i < 20; i++) parts.push(`${(64 * 1024).toString(16)}\r\n${chunk}\r\n`)
+      const counted = await raw(s.port, parts, complete(1))
+      assert.equal(responses(counted.text)[0]!.status, 413)
+    })
+  })
+}
