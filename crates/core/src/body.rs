@@ -67,15 +67,13 @@ impl StreamWriter {
         }
         let len = chunk.len();
         let total = self.flow.buffered.fetch_add(len, Ordering::AcqRel) + len;
-        if self.tx.send(Ok(chunk)).is_err() {
-            return false;
-        }
-        if total >= HIGH_WATER_MARK {
+        let below = total < HIGH_WATER_MARK;
+        if !below {
+            // Before the send: once hyper can see this chunk, it must also see that
+            // JS waits for 'drain', or the drain could be missed.
             self.flow.wants_drain.store(true, Ordering::Release);
-            false
-        } else {
-            true
         }
+        self.tx.send(Ok(chunk)).is_ok() && below
     }
 
     pub fn finish(self) {
