@@ -96,7 +96,18 @@ pub struct StreamBody {
 pub fn stream(bridge: Arc<Bridge>, id: u64) -> (StreamWriter, StreamBody) {
     let (tx, rx) = mpsc::unbounded_channel();
     let flow = Arc::new(Flow::default());
-    (StreamWriter { tx, flow: flow.clone() }, StreamBody { rx, flow, bridge, id })
+    (
+        StreamWriter {
+            tx,
+            flow: flow.clone(),
+        },
+        StreamBody {
+            rx,
+            flow,
+            bridge,
+            id,
+        },
+    )
 }
 
 impl Drop for StreamBody {
@@ -120,7 +131,8 @@ impl http_body::Body for ResponseBody {
             ResponseBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             ResponseBody::Stream(s) => match s.rx.poll_recv(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
-                    let left = s.flow.buffered.fetch_sub(chunk.len(), Ordering::AcqRel) - chunk.len();
+                    let left =
+                        s.flow.buffered.fetch_sub(chunk.len(), Ordering::AcqRel) - chunk.len();
                     if left == 0 && s.flow.wants_drain.swap(false, Ordering::AcqRel) {
                         s.bridge.drained(s.id);
                     }

@@ -31,9 +31,14 @@ pub struct Batch {
 #[derive(Default)]
 struct Outbox {
     batch: Batch,
+    /// Events in `batch`.
+    events: usize,
     /// A wake was sent and JS has not taken the batch yet.
     woken: bool,
 }
+
+/// Events that wake JS at once instead of when the tokio thread runs out of work.
+const EAGER_WAKE_EVENTS: usize = 64;
 
 #[derive(Default)]
 pub struct Stats {
@@ -92,18 +97,37 @@ impl Bridge {
         *lock(&self.waker) = waker;
     }
 
-    /// Append an event; wake JS if it is not already due to look.
+    /// Append an event. JS is woken when the tokio thread that emitted it runs out
+    /// of work (`wake_if_due`, from the runtime's park hook), so that one wake
+    /// carries everything that thread parsed; a large backlog wakes it at once.
     pub fn emit(&self, write: impl FnOnce(&mut Batch)) {
         let wake = {
             let mut outbox = lock(&self.outbox);
             write(&mut outbox.batch);
-            !std::mem::replace(&mut outbox.woken, true)
+            outbox.events += 1;
+            outbox.events >= EAGER_WAKE_EVENTS && !std::mem::replace(&mut outbox.woken, true)
         };
         if wake {
-            self.stats.wakes.fetch_add(1, Ordering::Relaxed);
-            if let Some(waker) = lock(&self.waker).as_ref() {
-                waker();
-            }
+            self.wake();
+        }
+    }
+
+    /// Wake JS if events wait and no wake is outstanding. Called before a tokio
+    /// worker parks.
+    pub fn wake_if_due(&self) {
+        let wake = {
+            let mut outbox = lock(&self.outbox);
+            outbox.events > 0 && !std::mem::replace(&mut outbox.woken, true)
+        };
+        if wake {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        self.stats.wakes.fetch_add(1, Ordering::Relaxed);
+        if let Some(waker) = lock(&self.waker).as_ref() {
+            waker();
         }
     }
 
@@ -111,6 +135,7 @@ impl Bridge {
     pub fn take(&self) -> Batch {
         let mut outbox = lock(&self.outbox);
         outbox.woken = false;
+        outbox.events = 0;
         std::mem::take(&mut outbox.batch)
     }
 
@@ -123,14 +148,25 @@ impl Bridge {
     }
 
     /// Reserve an id for a request bound for JS; None when too many are waiting.
-    pub fn register(&self, html: bool, credit: Option<Arc<Credit>>) -> Option<(u64, ReplyReceiver)> {
+    pub fn register(
+        &self,
+        html: bool,
+        credit: Option<Arc<Credit>>,
+    ) -> Option<(u64, ReplyReceiver)> {
         let mut pending = lock(&self.pending);
         if pending.len() >= self.max_pending {
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        pending.insert(id, Pending { reply: Reply::Head(tx), html, credit });
+        pending.insert(
+            id,
+            Pending {
+                reply: Reply::Head(tx),
+                html,
+                credit,
+            },
+        );
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         Some((id, rx))
     }
@@ -152,7 +188,9 @@ impl Bridge {
 
     /// The engine answered in JS's place (timeout, body too large).
     pub fn preempt(&self, id: u64, status: StatusCode) -> bool {
-        let Some(entry) = self.remove(id) else { return false };
+        let Some(entry) = self.remove(id) else {
+            return false;
+        };
         if let Reply::Streaming(writer) = entry.reply {
             writer.abort();
         }
@@ -178,15 +216,26 @@ impl Bridge {
 
     /// Start (and with `end`, complete) the response. False when the request is gone,
     /// its response had already started, or (without `end`) JS should wait for 'drain'.
-    pub fn respond(self: &Arc<Self>, id: u64, status: u16, headers: &[u8], body: Bytes, end: bool) -> bool {
+    pub fn respond(
+        self: &Arc<Self>,
+        id: u64,
+        status: u16,
+        headers: &[u8],
+        body: Bytes,
+        end: bool,
+    ) -> bool {
         let mut pending = lock(&self.pending);
-        let Some(entry) = pending.get_mut(&id) else { return false };
+        let Some(entry) = pending.get_mut(&id) else {
+            return false;
+        };
         if !matches!(entry.reply, Reply::Head(_)) {
             return false;
         }
         let mut below_mark = true;
         let (reply, response_body) = if end {
-            let Some(entry) = pending.remove(&id) else { return false };
+            let Some(entry) = pending.remove(&id) else {
+                return false;
+            };
             if let Some(credit) = &entry.credit {
                 credit.close();
             }
@@ -194,11 +243,18 @@ impl Bridge {
         } else {
             let (writer, stream) = body::stream(self.clone(), id);
             below_mark = writer.write(body);
-            (std::mem::replace(&mut entry.reply, Reply::Streaming(writer)), ResponseBody::Stream(stream))
+            (
+                std::mem::replace(&mut entry.reply, Reply::Streaming(writer)),
+                ResponseBody::Stream(stream),
+            )
         };
         drop(pending);
         match reply {
-            Reply::Head(tx) => tx.send(build_response(status, headers, response_body)).is_ok() && below_mark,
+            Reply::Head(tx) => {
+                tx.send(build_response(status, headers, response_body))
+                    .is_ok()
+                    && below_mark
+            }
             Reply::Streaming(_) => false,
         }
     }
@@ -206,7 +262,10 @@ impl Bridge {
     /// Queue a body chunk of a started response; false when JS should wait for 'drain'.
     pub fn write(&self, id: u64, chunk: Bytes) -> bool {
         match lock(&self.pending).get(&id) {
-            Some(Pending { reply: Reply::Streaming(writer), .. }) => writer.write(chunk),
+            Some(Pending {
+                reply: Reply::Streaming(writer),
+                ..
+            }) => writer.write(chunk),
             _ => false,
         }
     }
@@ -225,10 +284,13 @@ impl Bridge {
 
     /// The handler failed: an error page if nothing was sent yet, else cut the body.
     pub fn fail(&self, id: u64, status: u16) -> bool {
-        let Some(entry) = self.remove(id) else { return false };
+        let Some(entry) = self.remove(id) else {
+            return false;
+        };
         match entry.reply {
             Reply::Head(tx) => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 tx.send(error_response(status, entry.html)).is_ok()
             }
             Reply::Streaming(writer) => {
@@ -257,13 +319,16 @@ impl Bridge {
 /// Build a response from JS's status and its `name\nvalue\n` header block.
 pub fn build_response(status: u16, headers: &[u8], body: ResponseBody) -> Response<ResponseBody> {
     let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let map = response.headers_mut();
     let mut fields = headers.split(|&b| b == b'\n');
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
         // JS validates names and values like node:http does; anything that still
         // fails here is dropped rather than sent malformed.
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        {
             map.append(name, value);
         }
     }

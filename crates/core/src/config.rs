@@ -6,7 +6,11 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub enum Listen {
     /// Bind a new socket.
-    Address { host: String, port: u16, backlog: u32 },
+    Address {
+        host: String,
+        port: u16,
+        backlog: u32,
+    },
     /// Serve an already listening socket inherited from a parent process.
     Fd(i32),
 }
@@ -44,7 +48,11 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: Listen::Address { host: "127.0.0.1".into(), port: 0, backlog: 511 },
+            listen: Listen::Address {
+                host: "127.0.0.1".into(),
+                port: 0,
+                backlog: 511,
+            },
             threads: 1,
             keep_alive: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),

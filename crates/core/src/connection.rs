@@ -35,7 +35,12 @@ pub fn http1_builder(config: &Config) -> http1::Builder {
     builder
 }
 
-pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut shutdown: ShutdownSignal) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: ShutdownSignal,
+) {
     let _ = stream.set_nodelay(true);
     let peer = Bytes::from(format!("{}\n{}\n", peer.ip(), peer.port()));
     let service_shared = shared.clone();

@@ -35,10 +35,20 @@ impl Drop for AbandonGuard<'_> {
 }
 
 fn declared_length(req: &Request<Incoming>) -> Option<u64> {
-    req.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
-pub async fn to_js(shared: &Shared, peer: &Bytes, handler: u32, req: Request<Incoming>) -> Response<ResponseBody> {
+pub async fn to_js(
+    shared: &Shared,
+    peer: &Bytes,
+    handler: u32,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
     let config = &shared.config;
     let html = wants_html(req.headers());
     if declared_length(&req).is_some_and(|n| n > config.max_body_size) {
@@ -50,7 +60,9 @@ pub async fn to_js(shared: &Shared, peer: &Bytes, handler: u32, req: Request<Inc
         (RequestBody::None, None)
     } else if exact.is_some_and(|n| n <= INLINE_BODY_MAX) {
         let limit = INLINE_BODY_MAX as usize;
-        match tokio::time::timeout(config.request_timeout, Limited::new(body, limit).collect()).await {
+        match tokio::time::timeout(config.request_timeout, Limited::new(body, limit).collect())
+            .await
+        {
             Ok(Ok(collected)) => (RequestBody::Inline(collected.to_bytes()), None),
             Ok(Err(_)) => return error_response(StatusCode::BAD_REQUEST, html),
             Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, html),
@@ -64,10 +76,21 @@ pub async fn to_js(shared: &Shared, peer: &Bytes, handler: u32, req: Request<Inc
     let Some((id, reply)) = bridge.register(html, credit.clone()) else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, html);
     };
-    let mut guard = AbandonGuard { bridge, id, armed: true };
+    let mut guard = AbandonGuard {
+        bridge,
+        id,
+        armed: true,
+    };
     bridge.emit(|b| record::request(b, id, handler, &parts, peer, body));
     if let (Some(body), Some(credit)) = (streamed, credit) {
-        let pump = request_body::pump(bridge.clone(), id, body, credit, config.max_body_size, config.request_timeout);
+        let pump = request_body::pump(
+            bridge.clone(),
+            id,
+            body,
+            credit,
+            config.max_body_size,
+            config.request_timeout,
+        );
         tokio::spawn(pump);
     }
 

@@ -47,13 +47,27 @@ pub fn version(v: Version) -> &'static [u8] {
 }
 
 /// `peer` is the connection's "address\nport\n", formatted once per connection.
-pub fn request(batch: &mut Batch, id: u64, handler: u32, parts: &Parts, peer: &[u8], body: RequestBody) {
+pub fn request(
+    batch: &mut Batch,
+    id: u64,
+    handler: u32,
+    parts: &Parts,
+    peer: &[u8],
+    body: RequestBody,
+) {
     let text = &mut batch.text;
     text.extend_from_slice(b"R\n");
     number(text, id);
     number(text, u64::from(handler));
     field(text, parts.method.as_str().as_bytes());
-    field(text, parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).as_bytes());
+    field(
+        text,
+        parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .as_bytes(),
+    );
     field(text, version(parts.version));
     text.extend_from_slice(peer);
     match body {
@@ -122,10 +136,20 @@ mod tests {
             .unwrap();
         let (parts, ()) = req.into_parts();
         let mut batch = Batch::default();
-        request(&mut batch, 7, 2, &parts, b"127.0.0.1\n5555\n", RequestBody::Inline(Bytes::from_static(b"hi")));
+        request(
+            &mut batch,
+            7,
+            2,
+            &parts,
+            b"127.0.0.1\n5555\n",
+            RequestBody::Inline(Bytes::from_static(b"hi")),
+        );
         body_end(&mut batch, 7);
         let text = String::from_utf8(batch.text).unwrap();
-        assert_eq!(text, "R\n7\n2\nPOST\n/api/x?y=1\n1.1\n127.0.0.1\n5555\nb0\n2\nhost\nh\nx-a\n1\nE\n7\n");
+        assert_eq!(
+            text,
+            "R\n7\n2\nPOST\n/api/x?y=1\n1.1\n127.0.0.1\n5555\nb0\n2\nhost\nh\nx-a\n1\nE\n7\n"
+        );
         assert_eq!(batch.buffers.len(), 1);
     }
 }

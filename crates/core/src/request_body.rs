@@ -28,7 +28,9 @@ impl Credit {
     pub fn release(&self, bytes: usize) {
         let _ = self
             .outstanding
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(bytes)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(bytes))
+            });
         self.notify.notify_one();
     }
 
@@ -41,7 +43,9 @@ impl Credit {
         self.outstanding.fetch_add(bytes, Ordering::AcqRel);
         loop {
             let notified = self.notify.notified();
-            if self.outstanding.load(Ordering::Acquire) <= WINDOW || self.closed.load(Ordering::Acquire) {
+            if self.outstanding.load(Ordering::Acquire) <= WINDOW
+                || self.closed.load(Ordering::Acquire)
+            {
                 return;
             }
             notified.await;
@@ -51,7 +55,14 @@ impl Credit {
 
 /// Feed `body` to JS as D/E events until it ends, the request is answered, or the
 /// client stops sending for `idle` (then the engine answers 408).
-pub async fn pump(bridge: Arc<Bridge>, id: u64, mut body: Incoming, credit: Arc<Credit>, max: u64, idle: Duration) {
+pub async fn pump(
+    bridge: Arc<Bridge>,
+    id: u64,
+    mut body: Incoming,
+    credit: Arc<Credit>,
+    max: u64,
+    idle: Duration,
+) {
     let mut received: u64 = 0;
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
@@ -64,7 +75,9 @@ pub async fn pump(bridge: Arc<Bridge>, id: u64, mut body: Incoming, credit: Arc<
                 return;
             }
         };
-        let Ok(chunk) = frame.into_data() else { continue };
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
         received += chunk.len() as u64;
         if received > max {
             bridge.preempt_with_error(id, StatusCode::PAYLOAD_TOO_LARGE);

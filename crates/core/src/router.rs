@@ -29,14 +29,20 @@ impl Router {
     pub fn new(mounts: &[Mount]) -> Router {
         let mut mounts: Vec<Mount> = mounts
             .iter()
-            .map(|m| Mount { prefix: normalize_prefix(&m.prefix), target: m.target.clone() })
+            .map(|m| Mount {
+                prefix: normalize_prefix(&m.prefix),
+                target: m.target.clone(),
+            })
             .collect();
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
         Router { mounts }
     }
 
     pub fn route(&self, path: &str) -> Option<&MountTarget> {
-        self.mounts.iter().find(|m| prefix_matches(&m.prefix, path)).map(|m| &m.target)
+        self.mounts
+            .iter()
+            .find(|m| prefix_matches(&m.prefix, path))
+            .map(|m| &m.target)
     }
 }
 
@@ -45,7 +51,10 @@ mod tests {
     use super::*;
 
     fn js(prefix: &str, i: u32) -> Mount {
-        Mount { prefix: prefix.into(), target: MountTarget::Js(i) }
+        Mount {
+            prefix: prefix.into(),
+            target: MountTarget::Js(i),
+        }
     }
 
     #[test]

@@ -25,11 +25,20 @@ pub struct Engine {
 
 fn bind(listen: &Listen) -> io::Result<StdListener> {
     let listener = match listen {
-        Listen::Address { host, port, backlog } => {
+        Listen::Address {
+            host,
+            port,
+            backlog,
+        } => {
             let addr = (host.as_str(), *port)
                 .to_socket_addrs()?
                 .next()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot resolve {host}")))?;
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("cannot resolve {host}"),
+                    )
+                })?;
             let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
             socket.set_reuse_address(true)?;
             if addr.is_ipv6() {
@@ -47,7 +56,12 @@ fn bind(listen: &Listen) -> io::Result<StdListener> {
             unsafe { StdListener::from_raw_fd(*fd) }
         }
         #[cfg(not(unix))]
-        Listen::Fd(_) => return Err(io::Error::new(io::ErrorKind::Unsupported, "fd listen needs unix")),
+        Listen::Fd(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "fd listen needs unix",
+            ))
+        }
     };
     listener.set_nonblocking(true)?;
     Ok(listener)
@@ -91,7 +105,11 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, signal: Shutdow
     let tracker = Arc::new(Tracker::default());
     let mut shutdown = signal.clone();
     let closing = async move {
-        let grace = shutdown.wait_for(Option::is_some).await.ok().and_then(|g| *g);
+        let grace = shutdown
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|g| *g);
         grace.unwrap_or_default()
     };
     let mut closing = std::pin::pin!(closing);
@@ -123,9 +141,11 @@ impl Engine {
     pub fn start(config: Config, bridge: Arc<Bridge>) -> io::Result<Engine> {
         let listener = bind(&config.listen)?;
         let local_addr = listener.local_addr()?;
+        let parking = bridge.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.max(1))
             .thread_name("skitai-io")
+            .on_thread_park(move || parking.wake_if_due())
             .enable_all()
             .build()?;
         let listener = {
@@ -140,7 +160,11 @@ impl Engine {
         });
         let (shutdown, signal) = watch::channel(None);
         runtime.spawn(accept_loop(listener, shared, signal));
-        Ok(Engine { runtime: Mutex::new(Some(runtime)), shutdown, local_addr })
+        Ok(Engine {
+            runtime: Mutex::new(Some(runtime)),
+            shutdown,
+            local_addr,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -150,12 +174,17 @@ impl Engine {
     /// Stop accepting, let open exchanges finish for up to `grace`, then emit the
     /// bridge's closed event.
     pub fn close(&self, grace: Duration) {
-        self.shutdown.send_if_modified(|state| state.is_none() && state.replace(grace).is_none());
+        self.shutdown
+            .send_if_modified(|state| state.is_none() && state.replace(grace).is_none());
     }
 
     /// Drop the runtime and whatever still runs on it. Never blocks.
     pub fn dispose(&self) {
-        let runtime = self.runtime.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(runtime) = runtime {
             runtime.shutdown_background();
         }

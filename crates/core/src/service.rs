@@ -21,7 +21,11 @@ pub struct Shared {
     pub bridge: Arc<Bridge>,
 }
 
-pub async fn handle(shared: &Shared, peer: &Bytes, req: Request<Incoming>) -> Response<ResponseBody> {
+pub async fn handle(
+    shared: &Shared,
+    peer: &Bytes,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
     let mut response = match shared.router.route(req.uri().path()) {
         Some(MountTarget::Js(handler)) => dispatch::to_js(shared, peer, *handler, req).await,
         None => error_response(StatusCode::NOT_FOUND, wants_html(req.headers())),

@@ -64,14 +64,25 @@ fn config_from(options: EngineOptions) -> Result<Config> {
         threads: options.threads.map_or(defaults.threads, |t| t as usize),
         keep_alive: ms(options.keep_alive_ms, defaults.keep_alive),
         request_timeout: ms(options.request_timeout_ms, defaults.request_timeout),
-        max_header_size: options.max_header_size.map_or(defaults.max_header_size, |n| n as usize),
-        max_headers: options.max_headers.map_or(defaults.max_headers, |n| n as usize),
-        max_body_size: options.max_body_size.map_or(defaults.max_body_size, |n| n as u64),
-        max_pending: options.max_pending.map_or(defaults.max_pending, |n| n as usize),
+        max_header_size: options
+            .max_header_size
+            .map_or(defaults.max_header_size, |n| n as usize),
+        max_headers: options
+            .max_headers
+            .map_or(defaults.max_headers, |n| n as usize),
+        max_body_size: options
+            .max_body_size
+            .map_or(defaults.max_body_size, |n| n as u64),
+        max_pending: options
+            .max_pending
+            .map_or(defaults.max_pending, |n| n as usize),
         mounts: options
             .mounts
             .into_iter()
-            .map(|m| Mount { prefix: m.prefix, target: MountTarget::Js(m.handler) })
+            .map(|m| Mount {
+                prefix: m.prefix,
+                target: MountTarget::Js(m.handler),
+            })
             .collect(),
     })
 }
@@ -83,7 +94,14 @@ impl ToNapiValue for Latin1Text {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
         let mut out = ptr::null_mut();
         check_status!(
-            unsafe { sys::napi_create_string_latin1(env, val.0.as_ptr().cast(), val.0.len() as isize, &mut out) },
+            unsafe {
+                sys::napi_create_string_latin1(
+                    env,
+                    val.0.as_ptr().cast(),
+                    val.0.len() as isize,
+                    &mut out,
+                )
+            },
             "create batch text"
         )?;
         Ok(out)
@@ -105,7 +123,15 @@ impl ToNapiValue for BufferList {
             let mut buffer = ptr::null_mut();
             let mut data = ptr::null_mut();
             check_status!(
-                unsafe { sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut buffer) },
+                unsafe {
+                    sys::napi_create_buffer_copy(
+                        env,
+                        bytes.len(),
+                        bytes.as_ptr().cast(),
+                        &mut data,
+                        &mut buffer,
+                    )
+                },
                 "copy body into a Buffer"
             )?;
             check_status!(unsafe { sys::napi_set_element(env, out, i as u32, buffer) })?;
@@ -122,6 +148,9 @@ fn body_bytes(body: Option<Either<String, &[u8]>>) -> Bytes {
     }
 }
 
+/// `(text, buffers) => void`, as JS sees the batch listener.
+type BatchListener<'env> = Function<'env, FnArgs<(String, Option<Vec<Buffer>>)>, ()>;
+
 #[napi]
 pub struct NativeServer {
     engine: Engine,
@@ -135,10 +164,8 @@ impl NativeServer {
     #[napi(constructor)]
     pub fn new(
         options: EngineOptions,
-        #[napi(ts_arg_type = "(text: string, buffers: Buffer[] | undefined) => void")] on_batch: Function<
-            FnArgs<(String, Option<Vec<Buffer>>)>,
-            (),
-        >,
+        #[napi(ts_arg_type = "(text: string, buffers: Buffer[] | undefined) => void")]
+        on_batch: BatchListener,
     ) -> Result<Self> {
         let config = config_from(options)?;
         let bridge = Bridge::new(config.max_pending);
@@ -170,10 +197,18 @@ impl NativeServer {
 
     /// Start the response; with `end`, also finish it. False when the request is gone.
     #[napi]
-    pub fn respond(&self, id: f64, status: u32, headers: Latin1Header, body: Option<Either<String, &[u8]>>, end: bool) -> bool {
+    pub fn respond(
+        &self,
+        id: f64,
+        status: u32,
+        headers: Latin1Header,
+        body: Option<Either<String, &[u8]>>,
+        end: bool,
+    ) -> bool {
         self.bridge.count_call();
         let status = u16::try_from(status).unwrap_or(500);
-        self.bridge.respond(id as u64, status, &headers.0, body_bytes(body), end)
+        self.bridge
+            .respond(id as u64, status, &headers.0, body_bytes(body), end)
     }
 
     /// Queue a chunk of a started response; false means wait for the drain event.
@@ -193,7 +228,8 @@ impl NativeServer {
     #[napi]
     pub fn fail(&self, id: f64, status: u32) -> bool {
         self.bridge.count_call();
-        self.bridge.fail(id as u64, u16::try_from(status).unwrap_or(500))
+        self.bridge
+            .fail(id as u64, u16::try_from(status).unwrap_or(500))
     }
 
     /// JS consumed `bytes` of a streamed request body.
@@ -247,11 +283,19 @@ impl TypeName for Latin1Header {
 impl FromNapiValue for Latin1Header {
     unsafe fn from_napi_value(env: sys::napi_env, value: sys::napi_value) -> Result<Self> {
         let mut len = 0;
-        check_status!(unsafe { sys::napi_get_value_string_latin1(env, value, ptr::null_mut(), 0, &mut len) })?;
+        check_status!(unsafe {
+            sys::napi_get_value_string_latin1(env, value, ptr::null_mut(), 0, &mut len)
+        })?;
         let mut buf = vec![0u8; len + 1];
         let mut written = 0;
         check_status!(unsafe {
-            sys::napi_get_value_string_latin1(env, value, buf.as_mut_ptr().cast(), buf.len(), &mut written)
+            sys::napi_get_value_string_latin1(
+                env,
+                value,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut written,
+            )
         })?;
         buf.truncate(written);
         Ok(Latin1Header(buf))
