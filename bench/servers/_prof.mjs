@@ -1,0 +1,16 @@
+// Skitai with ENGINE=native or js; /__stats reports the engine's counters.
+import { Skitai } from '../../dist/index.js'
+
+const app = new Skitai()
+let server
+app.mount('/plaintext', (_req, res) => {
+  res.setHeader('content-type', 'text/plain')
+  res.end('Hello World')
+})
+app.mount('/json', (_req, res) => {
+  res.setHeader('content-type', 'application/json')
+  res.end(JSON.stringify({ message: 'Hello, World!' }))
+})
+app.mount('/__stats', (_req, res) => res.end(JSON.stringify(server.stats())))
+server = await app.run({ address: '127.0.0.1', port: Number(process.env.PORT), engine: process.env.ENGINE, threads: 1 })
+process.on("SIGINT", () => process.exit(0)); console.log("ready")
