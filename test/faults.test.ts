@@ -124,6 +124,36 @@ for (const engine of ENGINES) {
       }
     })
 
+    test('past maxPending the engine answers 503 with Retry-After, then recovers', async () => {
+      const release = signal()
+      let arrived = 0
+      const two = signal()
+      const s = await serve(
+        engine,
+        (app) => {
+          app.mount('/', async (_req, res) => {
+            if (++arrived === 2) two.resolve()
+            await release.promise
+            res.end('done')
+          })
+        },
+        { maxPending: 2 },
+      )
+      try {
+        const held = [fetch(s.url), fetch(s.url)]
+        await two.promise
+        const over = await fetch(s.url)
+        assert.equal(over.status, 503)
+        assert.equal(over.headers.get('retry-after'), '1')
+        assert.deepEqual(await over.json(), { code: 50300, message: 'service unavailable' })
+        release.resolve()
+        for (const res of await Promise.all(held)) assert.equal(await res.text(), 'done')
+        assert.equal(await (await fetch(s.url)).text(), 'done')
+      } finally {
+        await s.server.close()
+      }
+    })
+
     test('close() lets the request in flight finish and refuses new connections', async () => {
       const arrived = signal()
       const release = signal()

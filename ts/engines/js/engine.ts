@@ -81,6 +81,7 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
       const mount = table.route(pathOf(originalUrl))
       const html = wantsHtml(req.headers.accept)
       if (mount === undefined) return sendError(res, 404, html)
+      if (pending >= settings.maxPending) return sendError(res, 503, html)
       const declared = Number(req.headers['content-length'] ?? 0)
       if (declared > settings.maxBodySize) return sendError(res, 413, html, true)
       if (req.method === 'HEAD') headLikeGet(res)
