@@ -26,8 +26,8 @@ function start(env: Record<string, string>): Child {
   const ready = new Promise<{ engine: string; port: number }>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString()
-      const line = stdout.split('\n')[0]
-      if (stdout.includes('\n')) resolve(JSON.parse(line!) as { engine: string; port: number })
+      const line = stdout.split('\n').find((l) => l.startsWith('{'))
+      if (line !== undefined) resolve(JSON.parse(line) as { engine: string; port: number })
     })
     void exit.then(({ code }) => reject(new Error(`server exited (${code}) before listening: ${stderr}`)))
   })

@@ -1,7 +1,7 @@
 import { listen } from './engines/select.js'
 import { MountTable } from './mounts.js'
 import type { Mountable, RunOptions, Server } from './types.js'
-import { VERSION } from './version.js'
+import { SERVER_NAME, VERSION } from './version.js'
 
 /**
  * One application server: a mount table and the options to run it with.
@@ -18,7 +18,13 @@ export class Skitai {
   }
 
   /** Start serving; resolves once the socket listens. */
-  run(options: RunOptions = {}): Promise<Server> {
-    return listen(this.table, options)
+  async run(options: RunOptions = {}): Promise<Server> {
+    const server = await listen(this.table, options)
+    if (options.log !== false) {
+      const { address, port } = server.address()
+      const host = address.includes(':') ? `[${address}]` : address
+      console.log(`skitai: ${SERVER_NAME} serving http://${host}:${port} with the ${server.engine} engine`)
+    }
+    return server
   }
 }

@@ -73,6 +73,8 @@ export interface RunOptions {
   /** Requests allowed to wait for JS at once (503 beyond); default 8192. */
   maxPending?: number
   name?: string
+  /** Print the startup line (engine, version, address); default true. */
+  log?: boolean
 }
 
 export interface EngineStats {

@@ -57,7 +57,7 @@ function candidates(): string[] {
   const explicit = process.env.SKITAI_NATIVE_PATH
   if (explicit) return [explicit]
   const triple = platformTriple()
-  return [join(packageRoot, 'native', `skitai.${triple}.node`), `@skitai/${triple}`]
+  return [join(packageRoot, 'native', `skitai.${triple}.node`), `skitai-${triple}`]
 }
 
 let cached: Addon | undefined
