@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
+import { platformTriple } from '../ts/engines/native/addon.js'
 import { ENGINES } from './helpers.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/hello.ts', import.meta.url))
@@ -53,6 +54,15 @@ describe('engine selection', () => {
     const lines = stderr.trim().split('\n')
     assert.equal(lines.length, 1, stderr)
     assert.match(lines[0]!, /^skitai: no native engine .*using the pure-JS engine$/)
+  })
+
+  test('SKITAI_NATIVE_PATH loads the given addon file', async () => {
+    const given = fileURLToPath(new URL(`../native/skitai.${platformTriple()}.node`, import.meta.url))
+    const child = start({ SKITAI_NATIVE_PATH: given, SKITAI_ENGINE: 'native', CLOSE_AFTER: '1' })
+    const { engine, port } = await child.ready
+    assert.equal(engine, 'native')
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'hello')
+    assert.equal((await child.exit).code, 0)
   })
 
   test('SKITAI_ENGINE=native makes a missing addon an error', async () => {
