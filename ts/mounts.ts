@@ -1,10 +1,21 @@
+import { realpathSync, statSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type { Mountable, NodeHandler } from './types.js'
 import { toNodeHandler } from './adapters/detect.js'
 
+/** One mount as given: an app, or static directories (canonical paths). */
 export interface Mount {
   /** Normalised: leading slash, no trailing slash, '/' for the root. */
   prefix: string
-  handler: NodeHandler
+  handler?: NodeHandler
+  roots?: string[]
+}
+
+/** Everything mounted at one prefix: static sites first for GET/HEAD, then the first app. */
+export interface Group {
+  prefix: string
+  sites: string[][]
+  app?: NodeHandler
 }
 
 export function normalizePrefix(prefix: string): string {
@@ -29,21 +40,63 @@ export function splitUrl(prefix: string, originalUrl: string): { url: string; ba
   return { url: rest === '' || rest.charCodeAt(0) !== 47 ? `/${rest}` : rest, baseUrl: prefix }
 }
 
-export class MountTable {
-  /** In mount order; the native engine refers to a mount by its index here. */
-  readonly mounts: Mount[] = []
+function directory(prefix: string, dir: string): string {
+  if (typeof dir !== 'string') throw new TypeError(`cannot mount ${typeof dir} at '${prefix}' as a directory`)
+  const absolute = resolve(dir)
+  let isDir = false
+  try {
+    isDir = statSync(absolute).isDirectory()
+  } catch {
+    // reported below
+  }
+  if (!isDir) throw new Error(`cannot mount '${dir}' at '${prefix}': no such directory (${absolute})`)
+  return realpathSync(absolute)
+}
 
-  add(prefix: string, target: Mountable): void {
-    this.mounts.push({ prefix: normalizePrefix(prefix), handler: toNodeHandler(target, prefix) })
+export class MountTable {
+  /** In mount order; the native engine refers to an app by its index here. */
+  readonly mounts: Mount[] = []
+  /** Cache-Control max-age for static files, by path prefix. */
+  readonly maxAges: Array<{ prefix: string; seconds: number }> = []
+
+  add(prefix: string, target: Mountable | string | string[]): void {
+    const normalized = normalizePrefix(prefix)
+    if (typeof target === 'string' || Array.isArray(target)) {
+      const dirs = Array.isArray(target) ? target : [target]
+      if (dirs.length === 0) throw new TypeError(`cannot mount an empty list of directories at '${prefix}'`)
+      this.mounts.push({ prefix: normalized, roots: dirs.map((d) => directory(prefix, d)) })
+    } else {
+      this.mounts.push({ prefix: normalized, handler: toNodeHandler(target, prefix) })
+    }
   }
 
-  /** Longest prefix wins; equal prefixes keep mount order. */
-  route(path: string): Mount | undefined {
-    let best: Mount | undefined
+  setMaxAge(prefix: string, seconds: number): void {
+    if (!Number.isInteger(seconds) || seconds < 0) throw new RangeError(`setMaxAge('${prefix}'): seconds must be an integer >= 0`)
+    this.maxAges.push({ prefix: normalizePrefix(prefix), seconds })
+  }
+
+  /** The group of the longest matching prefix. */
+  route(path: string): Group | undefined {
+    let best: string | undefined
     for (const m of this.mounts) {
+      if (prefixMatches(m.prefix, path) && (best === undefined || m.prefix.length > best.length)) best = m.prefix
+    }
+    if (best === undefined) return undefined
+    const group: Group = { prefix: best, sites: [] }
+    for (const m of this.mounts) {
+      if (m.prefix !== best) continue
+      if (m.roots) group.sites.push(m.roots)
+      else group.app ??= m.handler
+    }
+    return group
+  }
+
+  maxAge(path: string): number | undefined {
+    let best: { prefix: string; seconds: number } | undefined
+    for (const m of this.maxAges) {
       if (prefixMatches(m.prefix, path) && (best === undefined || m.prefix.length > best.prefix.length)) best = m
     }
-    return best
+    return best?.seconds
   }
 }
 

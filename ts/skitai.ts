@@ -11,9 +11,18 @@ export class Skitai {
   readonly version = VERSION
   private readonly table = new MountTable()
 
-  /** Serve `target` at `prefix`: a (req, res) function or an object with fetch(). */
-  mount(prefix: string, target: Mountable): this {
+  /**
+   * Serve `target` at `prefix`: a (req, res) function, an object with fetch(), or a
+   * directory (or a list of them, searched in order) of static files.
+   */
+  mount(prefix: string, target: Mountable | string | string[]): this {
     this.table.add(prefix, target)
+    return this
+  }
+
+  /** `Cache-Control: max-age=<seconds>` on static files under `prefix`. */
+  setMaxAge(prefix: string, seconds: number): this {
+    this.table.setMaxAge(prefix, seconds)
     return this
   }
 

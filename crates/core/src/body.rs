@@ -12,6 +12,7 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::mpsc;
 
 use crate::bridge::Bridge;
+use crate::static_files::FileBody;
 
 /// Buffered bytes above which `write` asks JS to wait for 'drain'.
 pub const HIGH_WATER_MARK: usize = 64 * 1024;
@@ -30,6 +31,7 @@ impl std::error::Error for BodyAborted {}
 pub enum ResponseBody {
     Full(Option<Bytes>),
     Stream(StreamBody),
+    File(Box<FileBody>),
 }
 
 impl ResponseBody {
@@ -142,6 +144,7 @@ impl http_body::Body for ResponseBody {
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,
             },
+            ResponseBody::File(f) => Pin::new(f.as_mut()).poll_frame(cx),
         }
     }
 
@@ -155,6 +158,7 @@ impl http_body::Body for ResponseBody {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             ResponseBody::Stream(_) => SizeHint::default(),
+            ResponseBody::File(f) => f.size_hint(),
         }
     }
 }

@@ -19,6 +19,8 @@ pub enum Listen {
 pub enum MountTarget {
     /// A JavaScript handler, by its index in the TypeScript mount list.
     Js(u32),
+    /// Directories served as static files, searched in order.
+    Static(Vec<std::path::PathBuf>),
 }
 
 #[derive(Clone, Debug)]
@@ -43,6 +45,8 @@ pub struct Config {
     /// Requests waiting for JS at once; past this the engine answers 503.
     pub max_pending: usize,
     pub mounts: Vec<Mount>,
+    /// `Cache-Control: max-age` for static files, by request path prefix.
+    pub max_ages: Vec<(String, u32)>,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             max_body_size: 64 * 1024 * 1024,
             max_pending: 8192,
             mounts: Vec::new(),
+            max_ages: Vec::new(),
         }
     }
 }

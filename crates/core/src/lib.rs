@@ -12,6 +12,7 @@ pub mod request_body;
 pub mod router;
 pub mod server;
 pub mod service;
+pub mod static_files;
 
 pub use bridge::{Batch, Bridge, Stats};
 pub use config::{Config, Listen, Mount, MountTarget};

@@ -1,10 +1,23 @@
-//! The mount table: longest prefix wins, matching whole path segments.
+//! The mount table: longest prefix wins, matching whole path segments. Everything
+//! mounted at one prefix forms a group: its static directories are tried first for
+//! GET and HEAD, then its first app.
+
+use std::sync::Arc;
 
 use crate::config::{Mount, MountTarget};
+use crate::static_files::StaticSite;
+
+pub struct Group {
+    pub prefix: String,
+    pub sites: Vec<Arc<StaticSite>>,
+    /// The JS handler serving what the sites do not.
+    pub app: Option<u32>,
+}
 
 pub struct Router {
-    /// Longest prefix first; equal prefixes keep their mount order.
-    mounts: Vec<Mount>,
+    /// Longest prefix first.
+    groups: Vec<Group>,
+    max_ages: Vec<(String, u32)>,
 }
 
 /// Strip a trailing slash so that `/api/` and `/api` name the same mount.
@@ -19,30 +32,46 @@ pub fn normalize_prefix(prefix: &str) -> String {
     }
 }
 
-fn prefix_matches(prefix: &str, path: &str) -> bool {
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     prefix == "/"
         || (path.starts_with(prefix)
             && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/')))
 }
 
 impl Router {
-    pub fn new(mounts: &[Mount]) -> Router {
-        let mut mounts: Vec<Mount> = mounts
-            .iter()
-            .map(|m| Mount {
-                prefix: normalize_prefix(&m.prefix),
-                target: m.target.clone(),
-            })
-            .collect();
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
-        Router { mounts }
+    /// Fails if a static root does not exist.
+    pub fn new(mounts: &[Mount], max_ages: &[(String, u32)]) -> std::io::Result<Router> {
+        let mut groups: Vec<Group> = Vec::new();
+        for mount in mounts {
+            let prefix = normalize_prefix(&mount.prefix);
+            let index = match groups.iter().position(|g| g.prefix == prefix) {
+                Some(i) => i,
+                None => {
+                    groups.push(Group { prefix, sites: Vec::new(), app: None });
+                    groups.len() - 1
+                }
+            };
+            let group = &mut groups[index];
+            match &mount.target {
+                MountTarget::Js(handler) => {
+                    group.app.get_or_insert(*handler);
+                }
+                MountTarget::Static(roots) => group.sites.push(Arc::new(StaticSite::new(roots)?)),
+            }
+        }
+        groups.sort_by_key(|g| std::cmp::Reverse(g.prefix.len()));
+        let mut max_ages: Vec<(String, u32)> = max_ages.iter().map(|(p, s)| (normalize_prefix(p), *s)).collect();
+        max_ages.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        Ok(Router { groups, max_ages })
     }
 
-    pub fn route(&self, path: &str) -> Option<&MountTarget> {
-        self.mounts
-            .iter()
-            .find(|m| prefix_matches(&m.prefix, path))
-            .map(|m| &m.target)
+    pub fn route(&self, path: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| prefix_matches(&g.prefix, path))
+    }
+
+    /// The Cache-Control max-age for a static file at `path`.
+    pub fn max_age(&self, path: &str) -> Option<u32> {
+        self.max_ages.iter().find(|(p, _)| prefix_matches(p, path)).map(|(_, s)| *s)
     }
 }
 
@@ -57,29 +86,33 @@ mod tests {
         }
     }
 
+    fn app(r: &Router, path: &str) -> Option<u32> {
+        r.route(path).and_then(|g| g.app)
+    }
+
     #[test]
     fn longest_prefix_wins_on_segment_boundaries() {
-        let r = Router::new(&[js("/", 0), js("/api/", 1), js("/api/v2", 2)]);
-        assert_eq!(r.route("/"), Some(&MountTarget::Js(0)));
-        assert_eq!(r.route("/apix"), Some(&MountTarget::Js(0)));
-        assert_eq!(r.route("/api"), Some(&MountTarget::Js(1)));
-        assert_eq!(r.route("/api/x"), Some(&MountTarget::Js(1)));
-        assert_eq!(r.route("/api/v2"), Some(&MountTarget::Js(2)));
-        assert_eq!(r.route("/api/v2/users"), Some(&MountTarget::Js(2)));
-        assert_eq!(r.route("/api/v20"), Some(&MountTarget::Js(1)));
+        let r = Router::new(&[js("/", 0), js("/api/", 1), js("/api/v2", 2)], &[]).unwrap();
+        assert_eq!(app(&r, "/"), Some(0));
+        assert_eq!(app(&r, "/apix"), Some(0));
+        assert_eq!(app(&r, "/api"), Some(1));
+        assert_eq!(app(&r, "/api/x"), Some(1));
+        assert_eq!(app(&r, "/api/v2"), Some(2));
+        assert_eq!(app(&r, "/api/v2/users"), Some(2));
+        assert_eq!(app(&r, "/api/v20"), Some(1));
     }
 
     #[test]
     fn unmatched_paths_find_nothing() {
-        let r = Router::new(&[js("/api", 0)]);
-        assert_eq!(r.route("/"), None);
-        assert_eq!(r.route("/ap"), None);
-        assert_eq!(r.route("*"), None);
+        let r = Router::new(&[js("/api", 0)], &[]).unwrap();
+        assert!(r.route("/").is_none());
+        assert!(r.route("/ap").is_none());
+        assert!(r.route("*").is_none());
     }
 
     #[test]
     fn equal_prefixes_keep_mount_order() {
-        let r = Router::new(&[js("/a", 0), js("/a/", 1)]);
-        assert_eq!(r.route("/a/b"), Some(&MountTarget::Js(0)));
+        let r = Router::new(&[js("/a", 0), js("/a/", 1)], &[]).unwrap();
+        assert_eq!(app(&r, "/a/b"), Some(0));
     }
 }

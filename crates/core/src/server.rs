@@ -154,7 +154,7 @@ impl Engine {
         };
         let shared = Arc::new(Shared {
             http1: connection::http1_builder(&config),
-            router: Router::new(&config.mounts),
+            router: Router::new(&config.mounts, &config.max_ages)?,
             bridge,
             config,
         });

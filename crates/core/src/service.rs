@@ -3,15 +3,16 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::body::ResponseBody;
 use crate::bridge::Bridge;
-use crate::config::{Config, MountTarget};
+use crate::config::Config;
 use crate::dispatch;
 use crate::error_page::{error_response, wants_html};
-use crate::router::Router;
+use crate::router::{Group, Router};
+use crate::static_files::Served;
 
 /// What every connection of one engine shares.
 pub struct Shared {
@@ -21,13 +22,9 @@ pub struct Shared {
     pub bridge: Arc<Bridge>,
 }
 
-pub async fn handle(
-    shared: &Shared,
-    peer: &Bytes,
-    req: Request<Incoming>,
-) -> Response<ResponseBody> {
+pub async fn handle(shared: &Shared, peer: &Bytes, req: Request<Incoming>) -> Response<ResponseBody> {
     let mut response = match shared.router.route(req.uri().path()) {
-        Some(MountTarget::Js(handler)) => dispatch::to_js(shared, peer, *handler, req).await,
+        Some(group) => to_group(shared, peer, group, req).await,
         None => error_response(StatusCode::NOT_FOUND, wants_html(req.headers())),
     };
     response
@@ -35,4 +32,32 @@ pub async fn handle(
         .entry(header::SERVER)
         .or_insert(HeaderValue::from_static(crate::SERVER_NAME));
     response
+}
+
+async fn to_group(shared: &Shared, peer: &Bytes, group: &Group, req: Request<Incoming>) -> Response<ResponseBody> {
+    let readable = matches!(*req.method(), Method::GET | Method::HEAD);
+    if readable && !group.sites.is_empty() {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path();
+        let rel = if group.prefix == "/" { path } else { &path[group.prefix.len()..] };
+        let max_age = shared.router.max_age(path);
+        for site in &group.sites {
+            if let Served::Response(response) = site.serve(&parts, rel, max_age).await {
+                return response;
+            }
+        }
+        let req = Request::from_parts(parts, body);
+        return match group.app {
+            Some(handler) => dispatch::to_js(shared, peer, handler, req).await,
+            None => error_response(StatusCode::NOT_FOUND, wants_html(req.headers())),
+        };
+    }
+    match group.app {
+        Some(handler) => dispatch::to_js(shared, peer, handler, req).await,
+        None => {
+            let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, wants_html(req.headers()));
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            response
+        }
+    }
 }

@@ -14,8 +14,16 @@ use skitai_core::{Batch, Bridge, Config, Engine, Listen, Mount, MountTarget};
 #[napi(object)]
 pub struct MountSpec {
     pub prefix: String,
-    /// Index of the JS handler for this prefix.
-    pub handler: u32,
+    /// Index of the JS handler for this prefix...
+    pub handler: Option<u32>,
+    /// ...or directories to serve as static files, searched in order.
+    pub roots: Option<Vec<String>>,
+}
+
+#[napi(object)]
+pub struct MaxAgeSpec {
+    pub prefix: String,
+    pub seconds: u32,
 }
 
 #[napi(object)]
@@ -33,6 +41,7 @@ pub struct EngineOptions {
     pub max_body_size: Option<f64>,
     pub max_pending: Option<u32>,
     pub mounts: Vec<MountSpec>,
+    pub max_ages: Option<Vec<MaxAgeSpec>>,
 }
 
 #[napi(object)]
@@ -76,15 +85,18 @@ fn config_from(options: EngineOptions) -> Result<Config> {
         max_pending: options
             .max_pending
             .map_or(defaults.max_pending, |n| n as usize),
-        mounts: options
-            .mounts
-            .into_iter()
-            .map(|m| Mount {
-                prefix: m.prefix,
-                target: MountTarget::Js(m.handler),
-            })
-            .collect(),
+        mounts: options.mounts.into_iter().map(mount_from).collect::<Result<_>>()?,
+        max_ages: options.max_ages.unwrap_or_default().into_iter().map(|m| (m.prefix, m.seconds)).collect(),
     })
+}
+
+fn mount_from(spec: MountSpec) -> Result<Mount> {
+    let target = match (spec.handler, spec.roots) {
+        (Some(handler), None) => MountTarget::Js(handler),
+        (None, Some(roots)) => MountTarget::Static(roots.into_iter().map(Into::into).collect()),
+        _ => return Err(Error::new(Status::InvalidArg, format!("mount '{}' needs a handler or roots", spec.prefix))),
+    };
+    Ok(Mount { prefix: spec.prefix, target })
 }
 
 /// A batch's text, handed to JS as a one-byte string without re-encoding.

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { errorBody, wantsHtml } from '../../errors.js'
 import { invoke } from '../../invoke.js'
-import { pathOf, splitUrl, type MountTable } from '../../mounts.js'
+import { pathOf, splitUrl, type Group, type MountTable } from '../../mounts.js'
+import { serveStatic } from '../../static/serve.js'
 import type { EngineStats, Server, SkitaiRequest, SkitaiResponse } from '../../types.js'
 import { SERVER_NAME } from '../../version.js'
 import type { EngineSettings } from '../settings.js'
@@ -78,34 +79,62 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
     (req: Req, res) => {
       res.setHeader('server', SERVER_NAME)
       const originalUrl = req.url ?? '/'
-      const mount = table.route(pathOf(originalUrl))
+      const path = pathOf(originalUrl)
+      const group = table.route(path)
       const html = wantsHtml(req.headers.accept)
-      if (mount === undefined) return sendError(res, 404, html)
-      if (pending >= settings.maxPending) return sendError(res, 503, html)
-      const declared = Number(req.headers['content-length'] ?? 0)
-      if (declared > settings.maxBodySize) return sendError(res, 413, html, true)
-      if (req.method === 'HEAD') headLikeGet(res)
-      if (req.headers['transfer-encoding'] !== undefined) limitBody(req, res, settings.maxBodySize, html)
-      const { url, baseUrl } = splitUrl(mount.prefix, originalUrl)
-      req.url = url
-      req.baseUrl = baseUrl
-      req.originalUrl = originalUrl
-      requests++
-      pending++
-      const timer = setTimeout(() => {
-        if (!res.headersSent) {
-          sendError(res, 503, html)
-          silence(res)
-        }
-      }, settings.requestTimeout * 1000)
-      res.once('close', () => {
-        pending--
-        clearTimeout(timer)
-      })
-      const fail = (): void => sendError(res, 500, html)
-      invoke(mount.handler, req as unknown as SkitaiRequest, res as unknown as SkitaiResponse, fail)
+      if (group === undefined) return sendError(res, 404, html)
+      if (group.sites.length > 0 && (req.method === 'GET' || req.method === 'HEAD')) {
+        void serveSites(req, res, group, path, html).catch((error: unknown) => {
+          console.error(`skitai: static file failed on ${req.method} ${originalUrl}:`, error)
+          sendError(res, 500, html)
+        })
+        return
+      }
+      toApp(req, res, group, html)
     },
   )
+
+  /** Static sites first; a miss goes on to the group's app, if any. */
+  async function serveSites(req: Req, res: ServerResponse, group: Group, path: string, html: boolean): Promise<void> {
+    const rel = group.prefix === '/' ? path : path.slice(group.prefix.length)
+    for (const roots of group.sites) {
+      if (await serveStatic(req, res, roots, rel, table.maxAge(path))) return
+    }
+    if (group.app) toApp(req, res, group, html)
+    else sendError(res, 404, html)
+  }
+
+  function toApp(req: Req, res: ServerResponse, group: Group, html: boolean): void {
+    const originalUrl = req.url ?? '/'
+    const handler = group.app
+    if (handler === undefined) {
+      res.setHeader('allow', 'GET, HEAD')
+      return sendError(res, 405, html)
+    }
+    if (pending >= settings.maxPending) return sendError(res, 503, html)
+    const declared = Number(req.headers['content-length'] ?? 0)
+    if (declared > settings.maxBodySize) return sendError(res, 413, html, true)
+    if (req.method === 'HEAD') headLikeGet(res)
+    if (req.headers['transfer-encoding'] !== undefined) limitBody(req, res, settings.maxBodySize, html)
+    const { url, baseUrl } = splitUrl(group.prefix, originalUrl)
+    req.url = url
+    req.baseUrl = baseUrl
+    req.originalUrl = originalUrl
+    requests++
+    pending++
+    const timer = setTimeout(() => {
+      if (!res.headersSent) {
+        sendError(res, 503, html)
+        silence(res)
+      }
+    }, settings.requestTimeout * 1000)
+    res.once('close', () => {
+      pending--
+      clearTimeout(timer)
+    })
+    const fail = (): void => sendError(res, 500, html)
+    invoke(handler, req as unknown as SkitaiRequest, res as unknown as SkitaiResponse, fail)
+  }
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy()
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400

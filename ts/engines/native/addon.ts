@@ -15,7 +15,8 @@ export interface NativeOptions {
   maxHeaders?: number
   maxBodySize?: number
   maxPending?: number
-  mounts: Array<{ prefix: string; handler: number }>
+  mounts: Array<{ prefix: string; handler?: number; roots?: string[] }>
+  maxAges?: Array<{ prefix: string; seconds: number }>
 }
 
 export type Body = string | Uint8Array | undefined

@@ -1,6 +1,6 @@
-import { splitUrl, type MountTable } from '../../mounts.js'
+import { splitUrl, type Mount, type MountTable } from '../../mounts.js'
 import { invoke } from '../../invoke.js'
-import type { EngineStats, Server, ServerAddress } from '../../types.js'
+import type { EngineStats, NodeHandler, Server, ServerAddress } from '../../types.js'
 import type { EngineSettings } from '../settings.js'
 import { loadAddon, type NativeServer } from './addon.js'
 import { BodyKind, NativeRequest } from './request.js'
@@ -19,7 +19,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
 
   const dispatch = (fields: string[], at: number, buffers: Buffer[] | undefined): number => {
     const id = Number(fields[at])
-    const mount = mounts[Number(fields[at + 1])]!
+    const mount = mounts[Number(fields[at + 1])] as Mount & { handler: NodeHandler }
     const originalUrl = fields[at + 3]!
     const body = fields[at + 7]!
     const count = Number(fields[at + 8])
@@ -95,7 +95,8 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
       maxHeaderSize: settings.maxHeaderSize,
       maxBodySize: settings.maxBodySize,
       maxPending: settings.maxPending,
-      mounts: mounts.map((m, handler) => ({ prefix: m.prefix, handler })),
+      mounts: mounts.map((m, handler) => (m.roots ? { prefix: m.prefix, roots: m.roots } : { prefix: m.prefix, handler })),
+      maxAges: table.maxAges,
     },
     onBatch,
   )

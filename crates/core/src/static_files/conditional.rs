@@ -1,0 +1,66 @@
+//! RFC 9110 §13.2.2: preconditions in their precedence.
+
+use std::time::SystemTime;
+
+use http::{header, HeaderMap, Method};
+
+pub enum Precondition {
+    Proceed,
+    NotModified,
+    Failed,
+}
+
+fn date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
+    httpdate::parse_http_date(headers.get(name)?.to_str().ok()?).ok()
+}
+
+/// Whether `list` (an If-Match / If-None-Match value) names `etag`; `*` names any.
+fn etag_listed(list: &str, etag: &str, weak: bool) -> bool {
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
+    list.split(',').map(str::trim).any(|tag| {
+        tag == "*" || (if weak { opaque(tag) == opaque(etag) } else { !tag.starts_with("W/") && tag == etag })
+    })
+}
+
+/// Seconds precision, as Last-Modified carries it.
+fn seconds(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+pub fn evaluate(method: &Method, headers: &HeaderMap, etag: &str, modified: SystemTime) -> Precondition {
+    let values = |name: header::HeaderName| -> Option<String> {
+        let all: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        (!all.is_empty()).then(|| all.join(","))
+    };
+    if let Some(list) = values(header::IF_MATCH) {
+        if !etag_listed(&list, etag, false) {
+            return Precondition::Failed;
+        }
+    } else if let Some(since) = date(headers, header::IF_UNMODIFIED_SINCE) {
+        if seconds(modified) > seconds(since) {
+            return Precondition::Failed;
+        }
+    }
+    let safe = method == Method::GET || method == Method::HEAD;
+    if let Some(list) = values(header::IF_NONE_MATCH) {
+        if etag_listed(&list, etag, true) {
+            return if safe { Precondition::NotModified } else { Precondition::Failed };
+        }
+    } else if safe {
+        if let Some(since) = date(headers, header::IF_MODIFIED_SINCE) {
+            if seconds(modified) <= seconds(since) {
+                return Precondition::NotModified;
+            }
+        }
+    }
+    Precondition::Proceed
+}
+
+/// If-Range: the range applies only while the representation is the one named.
+pub fn if_range_holds(headers: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
+    let Some(value) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else { return true };
+    if value.starts_with('"') || value.starts_with("W/") {
+        return !value.starts_with("W/") && value == etag;
+    }
+    httpdate::parse_http_date(value).is_ok_and(|d| seconds(d) == seconds(modified))
+}

@@ -1,0 +1,316 @@
+//! Static files, served entirely in Rust: lookup inside the mount's roots, RFC 9110
+//! conditionals and ranges, precompressed siblings and gzip on the fly.
+
+mod conditional;
+mod entry;
+mod file_body;
+mod mime;
+mod path;
+mod range;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::request::Parts;
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+
+pub use file_body::FileBody;
+
+use self::conditional::Precondition;
+use self::entry::{Cache, Entry};
+use self::path::Found;
+use self::range::{ByteRange, Ranges};
+use crate::body::ResponseBody;
+use crate::error_page::{error_response, wants_html};
+
+/// One directory mount: its roots, searched in order, and what is known of their files.
+pub struct StaticSite {
+    roots: Vec<PathBuf>,
+    cache: Cache,
+}
+
+/// What a static mount made of a request.
+pub enum Served {
+    Response(Response<ResponseBody>),
+    /// No such file: the request may go on to an app at the same mount point.
+    Miss,
+}
+
+/// Files on the on-the-fly gzip path must be at least this big.
+const GZIP_MIN: u64 = 1024;
+
+impl StaticSite {
+    /// `roots` must exist; they are canonicalised here so that symlinks can be checked.
+    pub fn new(roots: &[PathBuf]) -> std::io::Result<StaticSite> {
+        let roots = roots.iter().map(std::fs::canonicalize).collect::<std::io::Result<Vec<_>>>()?;
+        Ok(StaticSite { roots, cache: Cache::default() })
+    }
+
+    /// Serve `rel`, the request path below the mount point, for a GET or HEAD.
+    pub async fn serve(&self, parts: &Parts, rel: &str, max_age: Option<u32>) -> Served {
+        let entry = match self.cache.get(rel) {
+            Some(entry) if entry.stamp.current(&entry.path) => entry,
+            cached => {
+                if cached.is_some() {
+                    self.cache.remove(rel);
+                }
+                match self.lookup(rel).await {
+                    Lookup::File(entry) => entry,
+                    Lookup::Directory => return Served::Response(redirect_to_slash(parts)),
+                    Lookup::Missing => return Served::Miss,
+                }
+            }
+        };
+        Served::Response(respond(&entry, parts, max_age).await)
+    }
+
+    async fn lookup(&self, rel: &str) -> Lookup {
+        let Some(decoded) = path::decode(rel) else { return Lookup::Missing };
+        let roots = self.roots.clone();
+        let found = tokio::task::spawn_blocking(move || match path::find(&roots, &decoded) {
+            Some(Found::File { path, meta }) => Entry::load(path, &meta).map_or(Lookup::Missing, |e| Lookup::File(Arc::new(e))),
+            Some(Found::Directory) => Lookup::Directory,
+            None => Lookup::Missing,
+        })
+        .await
+        .unwrap_or(Lookup::Missing);
+        if let Lookup::File(entry) = &found {
+            self.cache.put(rel.to_string(), entry.clone());
+        }
+        found
+    }
+}
+
+enum Lookup {
+    File(Arc<Entry>),
+    Directory,
+    Missing,
+}
+
+fn redirect_to_slash(parts: &Parts) -> Response<ResponseBody> {
+    let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let location = format!("{}/{query}", parts.uri.path());
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Whether Accept-Encoding admits `coding` (with q > 0).
+fn accepts(headers: &HeaderMap, coding: &str) -> bool {
+    let mut star = false;
+    for item in headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
+        let mut params = item.split(';');
+        let name = params.next().unwrap_or_default().trim();
+        let q = params
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if name.eq_ignore_ascii_case(coding) {
+            return q > 0.0;
+        }
+        if name == "*" {
+            star = q > 0.0;
+        }
+    }
+    star
+}
+
+enum Encoding {
+    /// A precompressed sibling, by index in `Entry::siblings`.
+    Sibling(usize),
+    /// gzip made here.
+    Gzip,
+}
+
+fn choose_encoding(entry: &Entry, headers: &HeaderMap) -> Option<Encoding> {
+    if !entry.compressible {
+        return None;
+    }
+    for (i, sibling) in entry.siblings.iter().enumerate() {
+        if accepts(headers, sibling.encoding) && sibling.stamp.current(&sibling.path) {
+            return Some(Encoding::Sibling(i));
+        }
+    }
+    (accepts(headers, "gzip") && entry.stamp.len >= GZIP_MIN).then_some(Encoding::Gzip)
+}
+
+fn value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+async fn open(path: PathBuf) -> Option<std::fs::File> {
+    tokio::task::spawn_blocking(move || std::fs::File::open(path)).await.ok()?.ok()
+}
+
+/// Bytes `ranges` of the file, for a multipart answer; None past a sane total.
+async fn read_ranges(entry: &Arc<Entry>, ranges: &[ByteRange]) -> Option<Vec<Bytes>> {
+    const MULTIPART_MAX: u64 = 16 * 1024 * 1024;
+    if ranges.iter().map(ByteRange::len).sum::<u64>() > MULTIPART_MAX {
+        return None;
+    }
+    if let Some(data) = &entry.data {
+        return Some(ranges.iter().map(|r| data.slice(r.start as usize..=r.end as usize)).collect());
+    }
+    let path = entry.path.clone();
+    let ranges = ranges.to_vec();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(path).ok()?;
+        let mut parts = Vec::new();
+        for r in ranges {
+            file.seek(SeekFrom::Start(r.start)).ok()?;
+            let mut buf = vec![0; r.len() as usize];
+            file.read_exact(&mut buf).ok()?;
+            parts.push(Bytes::from(buf));
+        }
+        Some(parts)
+    })
+    .await
+    .ok()?
+}
+
+fn multipart(entry: &Entry, ranges: &[ByteRange], parts: Vec<Bytes>) -> (String, Bytes) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let boundary = format!("skitai-{:016x}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ entry.stamp.len);
+    let mut body = BytesMut::new();
+    for (range, data) in ranges.iter().zip(parts) {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\ncontent-type: {}\r\ncontent-range: bytes {}-{}/{}\r\n\r\n",
+                entry.content_type, range.start, range.end, entry.stamp.len
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(&data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/byteranges; boundary={boundary}"), body.freeze())
+}
+
+async fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<u32>) -> Response<ResponseBody> {
+    let headers = &parts.headers;
+    let size = entry.stamp.len;
+    let ranges = if parts.method == Method::GET {
+        range::parse(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), size)
+    } else {
+        Ranges::Whole
+    };
+    // A range is always of the stored bytes: never compress a range response.
+    let encoding = if ranges == Ranges::Whole { choose_encoding(entry, headers) } else { None };
+    let coding_name = match &encoding {
+        Some(Encoding::Sibling(i)) => Some(entry.siblings[*i].encoding),
+        Some(Encoding::Gzip) => Some("gzip"),
+        None => None,
+    };
+    let etag = entry.etag_for(coding_name);
+
+    let mut response = Response::new(ResponseBody::empty());
+    let out = response.headers_mut();
+    out.insert(header::ETAG, value(&etag));
+    out.insert(header::LAST_MODIFIED, value(&httpdate::fmt_http_date(entry.stamp.modified)));
+    if let Some(seconds) = max_age {
+        out.insert(header::CACHE_CONTROL, value(&format!("max-age={seconds}")));
+    }
+    if entry.compressible {
+        out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+
+    match conditional::evaluate(&parts.method, headers, &etag, entry.stamp.modified) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => {
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            return response;
+        }
+        Precondition::Failed => return error_response(StatusCode::PRECONDITION_FAILED, wants_html(headers)),
+    }
+    let ranges = if ranges != Ranges::Whole && !conditional::if_range_holds(headers, &etag, entry.stamp.modified) {
+        Ranges::Whole
+    } else {
+        ranges
+    };
+
+    response.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    match ranges {
+        Ranges::Unsatisfiable => {
+            let mut error = error_response(StatusCode::RANGE_NOT_SATISFIABLE, wants_html(headers));
+            error.headers_mut().insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
+            error
+        }
+        Ranges::Satisfiable(list) if list.len() == 1 => {
+            let r = list[0];
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let out = response.headers_mut();
+            out.insert(header::CONTENT_TYPE, value(&entry.content_type));
+            out.insert(header::CONTENT_RANGE, value(&format!("bytes {}-{}/{size}", r.start, r.end)));
+            *response.body_mut() = match &entry.data {
+                Some(data) => ResponseBody::full(data.slice(r.start as usize..=r.end as usize)),
+                None => match open(entry.path.clone()).await {
+                    Some(file) => ResponseBody::File(Box::new(FileBody::new(file, r.start, r.len(), false))),
+                    None => return error_response(StatusCode::NOT_FOUND, wants_html(headers)),
+                },
+            };
+            response
+        }
+        Ranges::Satisfiable(list) => match read_ranges(entry, &list).await {
+            Some(bytes) => {
+                let (content_type, body) = multipart(entry, &list, bytes);
+                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+                response.headers_mut().insert(header::CONTENT_TYPE, value(&content_type));
+                *response.body_mut() = ResponseBody::full(body);
+                response
+            }
+            None => whole(entry, response, None, headers).await,
+        },
+        Ranges::Whole => whole(entry, response, encoding, headers).await,
+    }
+}
+
+async fn whole(
+    entry: &Arc<Entry>,
+    mut response: Response<ResponseBody>,
+    encoding: Option<Encoding>,
+    headers: &HeaderMap,
+) -> Response<ResponseBody> {
+    let out = response.headers_mut();
+    out.insert(header::CONTENT_TYPE, value(&entry.content_type));
+    let body = match encoding {
+        None => match &entry.data {
+            Some(data) => Some(ResponseBody::full(data.clone())),
+            None => open(entry.path.clone())
+                .await
+                .map(|f| ResponseBody::File(Box::new(FileBody::new(f, 0, entry.stamp.len, false)))),
+        },
+        Some(Encoding::Sibling(i)) => {
+            let sibling = &entry.siblings[i];
+            out.insert(header::CONTENT_ENCODING, value(sibling.encoding));
+            open(sibling.path.clone())
+                .await
+                .map(|f| ResponseBody::File(Box::new(FileBody::new(f, 0, sibling.stamp.len, false))))
+        }
+        Some(Encoding::Gzip) => {
+            out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            if entry.data.is_some() {
+                let cached = entry.clone();
+                // Compressing up to SMALL_FILE takes a millisecond or two: not on a worker.
+                let gz = tokio::task::spawn_blocking(move || cached.gzipped().cloned()).await.ok().flatten();
+                gz.map(ResponseBody::full)
+            } else {
+                open(entry.path.clone())
+                    .await
+                    .map(|f| ResponseBody::File(Box::new(FileBody::new(f, 0, entry.stamp.len, true))))
+            }
+        }
+    };
+    match body {
+        Some(body) => {
+            *response.body_mut() = body;
+            response
+        }
+        None => error_response(StatusCode::NOT_FOUND, wants_html(headers)),
+    }
+}
