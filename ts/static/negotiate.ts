@@ -71,7 +71,7 @@ export function parseRanges(value: string | undefined, size: number): 'whole' | 
     if (!/^\d+$/.test(first) || (last !== '' && !/^\d+$/.test(last))) return 'whole'
     const start = Number(first)
     let end = last === '' ? size - 1 : Number(last)
-    if (end < start) return 'whole'
+    if (last !== '' && end < start) return 'whole'
     end = Math.min(end, size - 1)
     if (start >= size) continue
     ranges.push({ start, end })

@@ -47,7 +47,11 @@ impl Router {
             let index = match groups.iter().position(|g| g.prefix == prefix) {
                 Some(i) => i,
                 None => {
-                    groups.push(Group { prefix, sites: Vec::new(), app: None });
+                    groups.push(Group {
+                        prefix,
+                        sites: Vec::new(),
+                        app: None,
+                    });
                     groups.len() - 1
                 }
             };
@@ -60,7 +64,10 @@ impl Router {
             }
         }
         groups.sort_by_key(|g| std::cmp::Reverse(g.prefix.len()));
-        let mut max_ages: Vec<(String, u32)> = max_ages.iter().map(|(p, s)| (normalize_prefix(p), *s)).collect();
+        let mut max_ages: Vec<(String, u32)> = max_ages
+            .iter()
+            .map(|(p, s)| (normalize_prefix(p), *s))
+            .collect();
         max_ages.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         Ok(Router { groups, max_ages })
     }
@@ -71,7 +78,10 @@ impl Router {
 
     /// The Cache-Control max-age for a static file at `path`.
     pub fn max_age(&self, path: &str) -> Option<u32> {
-        self.max_ages.iter().find(|(p, _)| prefix_matches(p, path)).map(|(_, s)| *s)
+        self.max_ages
+            .iter()
+            .find(|(p, _)| prefix_matches(p, path))
+            .map(|(_, s)| *s)
     }
 }
 

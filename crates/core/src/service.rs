@@ -22,7 +22,11 @@ pub struct Shared {
     pub bridge: Arc<Bridge>,
 }
 
-pub async fn handle(shared: &Shared, peer: &Bytes, req: Request<Incoming>) -> Response<ResponseBody> {
+pub async fn handle(
+    shared: &Shared,
+    peer: &Bytes,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
     let mut response = match shared.router.route(req.uri().path()) {
         Some(group) => to_group(shared, peer, group, req).await,
         None => error_response(StatusCode::NOT_FOUND, wants_html(req.headers())),
@@ -34,12 +38,21 @@ pub async fn handle(shared: &Shared, peer: &Bytes, req: Request<Incoming>) -> Re
     response
 }
 
-async fn to_group(shared: &Shared, peer: &Bytes, group: &Group, req: Request<Incoming>) -> Response<ResponseBody> {
+async fn to_group(
+    shared: &Shared,
+    peer: &Bytes,
+    group: &Group,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
     let readable = matches!(*req.method(), Method::GET | Method::HEAD);
     if readable && !group.sites.is_empty() {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path();
-        let rel = if group.prefix == "/" { path } else { &path[group.prefix.len()..] };
+        let rel = if group.prefix == "/" {
+            path
+        } else {
+            &path[group.prefix.len()..]
+        };
         let max_age = shared.router.max_age(path);
         for site in &group.sites {
             if let Served::Response(response) = site.serve(&parts, rel, max_age).await {
@@ -55,8 +68,11 @@ async fn to_group(shared: &Shared, peer: &Bytes, group: &Group, req: Request<Inc
     match group.app {
         Some(handler) => dispatch::to_js(shared, peer, handler, req).await,
         None => {
-            let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, wants_html(req.headers()));
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            let mut response =
+                error_response(StatusCode::METHOD_NOT_ALLOWED, wants_html(req.headers()));
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             response
         }
     }

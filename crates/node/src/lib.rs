@@ -85,8 +85,17 @@ fn config_from(options: EngineOptions) -> Result<Config> {
         max_pending: options
             .max_pending
             .map_or(defaults.max_pending, |n| n as usize),
-        mounts: options.mounts.into_iter().map(mount_from).collect::<Result<_>>()?,
-        max_ages: options.max_ages.unwrap_or_default().into_iter().map(|m| (m.prefix, m.seconds)).collect(),
+        mounts: options
+            .mounts
+            .into_iter()
+            .map(mount_from)
+            .collect::<Result<_>>()?,
+        max_ages: options
+            .max_ages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.prefix, m.seconds))
+            .collect(),
     })
 }
 
@@ -94,9 +103,17 @@ fn mount_from(spec: MountSpec) -> Result<Mount> {
     let target = match (spec.handler, spec.roots) {
         (Some(handler), None) => MountTarget::Js(handler),
         (None, Some(roots)) => MountTarget::Static(roots.into_iter().map(Into::into).collect()),
-        _ => return Err(Error::new(Status::InvalidArg, format!("mount '{}' needs a handler or roots", spec.prefix))),
+        _ => {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!("mount '{}' needs a handler or roots", spec.prefix),
+            ))
+        }
     };
-    Ok(Mount { prefix: spec.prefix, target })
+    Ok(Mount {
+        prefix: spec.prefix,
+        target,
+    })
 }
 
 /// A batch's text, handed to JS as a one-byte string without re-encoding.

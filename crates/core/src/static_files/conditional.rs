@@ -18,18 +18,33 @@ fn date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
 fn etag_listed(list: &str, etag: &str, weak: bool) -> bool {
     let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_string();
     list.split(',').map(str::trim).any(|tag| {
-        tag == "*" || (if weak { opaque(tag) == opaque(etag) } else { !tag.starts_with("W/") && tag == etag })
+        tag == "*"
+            || (if weak {
+                opaque(tag) == opaque(etag)
+            } else {
+                !tag.starts_with("W/") && tag == etag
+            })
     })
 }
 
 /// Seconds precision, as Last-Modified carries it.
 fn seconds(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
-pub fn evaluate(method: &Method, headers: &HeaderMap, etag: &str, modified: SystemTime) -> Precondition {
+pub fn evaluate(
+    method: &Method,
+    headers: &HeaderMap,
+    etag: &str,
+    modified: SystemTime,
+) -> Precondition {
     let values = |name: header::HeaderName| -> Option<String> {
-        let all: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let all: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         (!all.is_empty()).then(|| all.join(","))
     };
     if let Some(list) = values(header::IF_MATCH) {
@@ -44,7 +59,11 @@ pub fn evaluate(method: &Method, headers: &HeaderMap, etag: &str, modified: Syst
     let safe = method == Method::GET || method == Method::HEAD;
     if let Some(list) = values(header::IF_NONE_MATCH) {
         if etag_listed(&list, etag, true) {
-            return if safe { Precondition::NotModified } else { Precondition::Failed };
+            return if safe {
+                Precondition::NotModified
+            } else {
+                Precondition::Failed
+            };
         }
     } else if safe {
         if let Some(since) = date(headers, header::IF_MODIFIED_SINCE) {
@@ -58,7 +77,9 @@ pub fn evaluate(method: &Method, headers: &HeaderMap, etag: &str, modified: Syst
 
 /// If-Range: the range applies only while the representation is the one named.
 pub fn if_range_holds(headers: &HeaderMap, etag: &str, modified: SystemTime) -> bool {
-    let Some(value) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else { return true };
+    let Some(value) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
     if value.starts_with('"') || value.starts_with("W/") {
         return !value.starts_with("W/") && value == etag;
     }

@@ -31,7 +31,11 @@ impl Stamp {
         let inode = std::os::unix::fs::MetadataExt::ino(meta);
         #[cfg(not(unix))]
         let inode = 0;
-        Stamp { len: meta.len(), modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), inode }
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            inode,
+        }
     }
 
     /// Whether the file at `path` is still this version. A single stat of a file
@@ -61,7 +65,10 @@ pub struct Entry {
 }
 
 fn etag(stamp: &Stamp) -> String {
-    let nanos = stamp.modified.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = stamp
+        .modified
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     format!("\"{:x}-{:x}-{:x}\"", stamp.len, nanos, stamp.inode)
 }
 
@@ -69,7 +76,11 @@ impl Entry {
     /// Read what is needed of a file. Blocking.
     pub fn load(path: PathBuf, meta: &Metadata) -> std::io::Result<Entry> {
         let stamp = Stamp::of(meta);
-        let data = if stamp.len <= SMALL_FILE { Some(Bytes::from(std::fs::read(&path)?)) } else { None };
+        let data = if stamp.len <= SMALL_FILE {
+            Some(Bytes::from(std::fs::read(&path)?))
+        } else {
+            None
+        };
         // The file may have changed between the stat and the read.
         if data.as_ref().is_some_and(|d| d.len() as u64 != stamp.len) {
             return Err(std::io::Error::other("file changed while read"));
@@ -85,7 +96,11 @@ impl Entry {
                 let sibling = PathBuf::from(name);
                 if let Ok(m) = std::fs::metadata(&sibling) {
                     if m.is_file() {
-                        siblings.push(Sibling { encoding, path: sibling, stamp: Stamp::of(&m) });
+                        siblings.push(Sibling {
+                            encoding,
+                            path: sibling,
+                            stamp: Stamp::of(&m),
+                        });
                     }
                 }
             }
@@ -114,7 +129,8 @@ impl Entry {
         self.gzip
             .get_or_init(|| {
                 let data = self.data.as_ref()?;
-                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
                 std::io::Write::write_all(&mut encoder, data).ok()?;
                 encoder.finish().ok().map(Bytes::from)
             })
@@ -129,7 +145,12 @@ pub struct Cache {
 
 impl Cache {
     pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).0.get(key).cloned()
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .get(key)
+            .cloned()
     }
 
     pub fn put(&self, key: String, entry: Arc<Entry>) {

@@ -1,8 +1,8 @@
 //! A file streamed in bounded chunks, each read on tokio's blocking pool so that
 //! no worker thread waits on the disk; optionally gzipped as it goes.
 
-use std::future::Future;
 use std::fs::File;
+use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -60,7 +60,10 @@ impl FileBody {
                 Some(encoder) => {
                     encoder.write_all(&raw)?;
                     if last {
-                        let finished = std::mem::replace(encoder, GzEncoder::new(Vec::new(), flate2::Compression::none()));
+                        let finished = std::mem::replace(
+                            encoder,
+                            GzEncoder::new(Vec::new(), flate2::Compression::none()),
+                        );
                         return finished.finish().map(Bytes::from);
                     }
                     encoder.flush()?;
@@ -77,12 +80,20 @@ fn read_at(file: &File, offset: u64, len: u64) -> std::io::Result<Bytes> {
     let mut filled = 0;
     while filled < buf.len() {
         #[cfg(unix)]
-        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf[filled..], offset + filled as u64)?;
+        let n =
+            std::os::unix::fs::FileExt::read_at(file, &mut buf[filled..], offset + filled as u64)?;
         #[cfg(windows)]
-        let n = std::os::windows::fs::FileExt::seek_read(file, &mut buf[filled..], offset + filled as u64)?;
+        let n = std::os::windows::fs::FileExt::seek_read(
+            file,
+            &mut buf[filled..],
+            offset + filled as u64,
+        )?;
         if n == 0 {
             // Shorter than when it was opened: the file was truncated or replaced.
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shrank while being sent"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shrank while being sent",
+            ));
         }
         filled += n;
     }
@@ -90,7 +101,10 @@ fn read_at(file: &File, offset: u64, len: u64) -> std::io::Result<Bytes> {
 }
 
 impl FileBody {
-    pub fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyAborted>>> {
+    pub fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyAborted>>> {
         loop {
             if self.done {
                 return Poll::Ready(None);
@@ -138,4 +152,3 @@ impl FileBody {
         }
     }
 }
-

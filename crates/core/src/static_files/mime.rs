@@ -14,7 +14,10 @@ pub fn content_type(path: &Path) -> String {
 
 fn is_text(essence: &str) -> bool {
     essence.starts_with("text/")
-        || matches!(essence, "application/javascript" | "application/json" | "application/xml" | "image/svg+xml")
+        || matches!(
+            essence,
+            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
+        )
         || essence.ends_with("+json")
         || essence.ends_with("+xml")
 }
@@ -30,10 +33,19 @@ mod tests {
 
     #[test]
     fn text_types_carry_a_charset() {
-        assert_eq!(content_type(Path::new("a.html")), "text/html; charset=utf-8");
-        assert_eq!(content_type(Path::new("a.js")), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type(Path::new("a.html")),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            content_type(Path::new("a.js")),
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(content_type(Path::new("a.png")), "image/png");
-        assert_eq!(content_type(Path::new("a.unknownext")), "application/octet-stream");
+        assert_eq!(
+            content_type(Path::new("a.unknownext")),
+            "application/octet-stream"
+        );
         assert!(compressible("text/css; charset=utf-8"));
         assert!(!compressible("image/png"));
     }

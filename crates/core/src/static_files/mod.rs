@@ -43,8 +43,14 @@ const GZIP_MIN: u64 = 1024;
 impl StaticSite {
     /// `roots` must exist; they are canonicalised here so that symlinks can be checked.
     pub fn new(roots: &[PathBuf]) -> std::io::Result<StaticSite> {
-        let roots = roots.iter().map(std::fs::canonicalize).collect::<std::io::Result<Vec<_>>>()?;
-        Ok(StaticSite { roots, cache: Cache::default() })
+        let roots = roots
+            .iter()
+            .map(std::fs::canonicalize)
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(StaticSite {
+            roots,
+            cache: Cache::default(),
+        })
     }
 
     /// Serve `rel`, the request path below the mount point, for a GET or HEAD.
@@ -66,10 +72,14 @@ impl StaticSite {
     }
 
     async fn lookup(&self, rel: &str) -> Lookup {
-        let Some(decoded) = path::decode(rel) else { return Lookup::Missing };
+        let Some(decoded) = path::decode(rel) else {
+            return Lookup::Missing;
+        };
         let roots = self.roots.clone();
         let found = tokio::task::spawn_blocking(move || match path::find(&roots, &decoded) {
-            Some(Found::File { path, meta }) => Entry::load(path, &meta).map_or(Lookup::Missing, |e| Lookup::File(Arc::new(e))),
+            Some(Found::File { path, meta }) => {
+                Entry::load(path, &meta).map_or(Lookup::Missing, |e| Lookup::File(Arc::new(e)))
+            }
             Some(Found::Directory) => Lookup::Directory,
             None => Lookup::Missing,
         })
@@ -89,7 +99,11 @@ enum Lookup {
 }
 
 fn redirect_to_slash(parts: &Parts) -> Response<ResponseBody> {
-    let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = parts
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     let location = format!("{}/{query}", parts.uri.path());
     let mut response = Response::new(ResponseBody::empty());
     *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
@@ -102,7 +116,12 @@ fn redirect_to_slash(parts: &Parts) -> Response<ResponseBody> {
 /// Whether Accept-Encoding admits `coding` (with q > 0).
 fn accepts(headers: &HeaderMap, coding: &str) -> bool {
     let mut star = false;
-    for item in headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
+    for item in headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
         let mut params = item.split(';');
         let name = params.next().unwrap_or_default().trim();
         let q = params
@@ -143,7 +162,10 @@ fn value(text: &str) -> HeaderValue {
 }
 
 async fn open(path: PathBuf) -> Option<std::fs::File> {
-    tokio::task::spawn_blocking(move || std::fs::File::open(path)).await.ok()?.ok()
+    tokio::task::spawn_blocking(move || std::fs::File::open(path))
+        .await
+        .ok()?
+        .ok()
 }
 
 /// Bytes `ranges` of the file, for a multipart answer; None past a sane total.
@@ -153,7 +175,12 @@ async fn read_ranges(entry: &Arc<Entry>, ranges: &[ByteRange]) -> Option<Vec<Byt
         return None;
     }
     if let Some(data) = &entry.data {
-        return Some(ranges.iter().map(|r| data.slice(r.start as usize..=r.end as usize)).collect());
+        return Some(
+            ranges
+                .iter()
+                .map(|r| data.slice(r.start as usize..=r.end as usize))
+                .collect(),
+        );
     }
     let path = entry.path.clone();
     let ranges = ranges.to_vec();
@@ -175,7 +202,10 @@ async fn read_ranges(entry: &Arc<Entry>, ranges: &[ByteRange]) -> Option<Vec<Byt
 
 fn multipart(entry: &Entry, ranges: &[ByteRange], parts: Vec<Bytes>) -> (String, Bytes) {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let boundary = format!("skitai-{:016x}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ entry.stamp.len);
+    let boundary = format!(
+        "skitai-{:016x}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ entry.stamp.len
+    );
     let mut body = BytesMut::new();
     for (range, data) in ranges.iter().zip(parts) {
         body.extend_from_slice(
@@ -189,19 +219,33 @@ fn multipart(entry: &Entry, ranges: &[ByteRange], parts: Vec<Bytes>) -> (String,
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/byteranges; boundary={boundary}"), body.freeze())
+    (
+        format!("multipart/byteranges; boundary={boundary}"),
+        body.freeze(),
+    )
 }
 
-async fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<u32>) -> Response<ResponseBody> {
+async fn respond(
+    entry: &Arc<Entry>,
+    parts: &Parts,
+    max_age: Option<u32>,
+) -> Response<ResponseBody> {
     let headers = &parts.headers;
     let size = entry.stamp.len;
     let ranges = if parts.method == Method::GET {
-        range::parse(headers.get(header::RANGE).and_then(|v| v.to_str().ok()), size)
+        range::parse(
+            headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+            size,
+        )
     } else {
         Ranges::Whole
     };
     // A range is always of the stored bytes: never compress a range response.
-    let encoding = if ranges == Ranges::Whole { choose_encoding(entry, headers) } else { None };
+    let encoding = if ranges == Ranges::Whole {
+        choose_encoding(entry, headers)
+    } else {
+        None
+    };
     let coding_name = match &encoding {
         Some(Encoding::Sibling(i)) => Some(entry.siblings[*i].encoding),
         Some(Encoding::Gzip) => Some("gzip"),
@@ -212,7 +256,10 @@ async fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<u32>) -> Res
     let mut response = Response::new(ResponseBody::empty());
     let out = response.headers_mut();
     out.insert(header::ETAG, value(&etag));
-    out.insert(header::LAST_MODIFIED, value(&httpdate::fmt_http_date(entry.stamp.modified)));
+    out.insert(
+        header::LAST_MODIFIED,
+        value(&httpdate::fmt_http_date(entry.stamp.modified)),
+    );
     if let Some(seconds) = max_age {
         out.insert(header::CACHE_CONTROL, value(&format!("max-age={seconds}")));
     }
@@ -226,19 +273,27 @@ async fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<u32>) -> Res
             *response.status_mut() = StatusCode::NOT_MODIFIED;
             return response;
         }
-        Precondition::Failed => return error_response(StatusCode::PRECONDITION_FAILED, wants_html(headers)),
+        Precondition::Failed => {
+            return error_response(StatusCode::PRECONDITION_FAILED, wants_html(headers))
+        }
     }
-    let ranges = if ranges != Ranges::Whole && !conditional::if_range_holds(headers, &etag, entry.stamp.modified) {
+    let ranges = if ranges != Ranges::Whole
+        && !conditional::if_range_holds(headers, &etag, entry.stamp.modified)
+    {
         Ranges::Whole
     } else {
         ranges
     };
 
-    response.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    response
+        .headers_mut()
+        .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     match ranges {
         Ranges::Unsatisfiable => {
             let mut error = error_response(StatusCode::RANGE_NOT_SATISFIABLE, wants_html(headers));
-            error.headers_mut().insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
+            error
+                .headers_mut()
+                .insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
             error
         }
         Ranges::Satisfiable(list) if list.len() == 1 => {
@@ -246,11 +301,16 @@ async fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<u32>) -> Res
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             let out = response.headers_mut();
             out.insert(header::CONTENT_TYPE, value(&entry.content_type));
-            out.insert(header::CONTENT_RANGE, value(&format!("bytes {}-{}/{size}", r.start, r.end)));
+            out.insert(
+                header::CONTENT_RANGE,
+                value(&format!("bytes {}-{}/{size}", r.start, r.end)),
+            );
             *response.body_mut() = match &entry.data {
                 Some(data) => ResponseBody::full(data.slice(r.start as usize..=r.end as usize)),
                 None => match open(entry.path.clone()).await {
-                    Some(file) => ResponseBody::File(Box::new(FileBody::new(file, r.start, r.len(), false))),
+                    Some(file) => {
+                        ResponseBody::File(Box::new(FileBody::new(file, r.start, r.len(), false)))
+                    }
                     None => return error_response(StatusCode::NOT_FOUND, wants_html(headers)),
                 },
             };
@@ -260,7 +320,9 @@ async fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<u32>) -> Res
             Some(bytes) => {
                 let (content_type, body) = multipart(entry, &list, bytes);
                 *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-                response.headers_mut().insert(header::CONTENT_TYPE, value(&content_type));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, value(&content_type));
                 *response.body_mut() = ResponseBody::full(body);
                 response
             }
@@ -288,21 +350,24 @@ async fn whole(
         Some(Encoding::Sibling(i)) => {
             let sibling = &entry.siblings[i];
             out.insert(header::CONTENT_ENCODING, value(sibling.encoding));
-            open(sibling.path.clone())
-                .await
-                .map(|f| ResponseBody::File(Box::new(FileBody::new(f, 0, sibling.stamp.len, false))))
+            open(sibling.path.clone()).await.map(|f| {
+                ResponseBody::File(Box::new(FileBody::new(f, 0, sibling.stamp.len, false)))
+            })
         }
         Some(Encoding::Gzip) => {
             out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             if entry.data.is_some() {
                 let cached = entry.clone();
                 // Compressing up to SMALL_FILE takes a millisecond or two: not on a worker.
-                let gz = tokio::task::spawn_blocking(move || cached.gzipped().cloned()).await.ok().flatten();
+                let gz = tokio::task::spawn_blocking(move || cached.gzipped().cloned())
+                    .await
+                    .ok()
+                    .flatten();
                 gz.map(ResponseBody::full)
             } else {
-                open(entry.path.clone())
-                    .await
-                    .map(|f| ResponseBody::File(Box::new(FileBody::new(f, 0, entry.stamp.len, true))))
+                open(entry.path.clone()).await.map(|f| {
+                    ResponseBody::File(Box::new(FileBody::new(f, 0, entry.stamp.len, true)))
+                })
             }
         }
     };

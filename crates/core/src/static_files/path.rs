@@ -33,11 +33,17 @@ pub fn decode(raw: &str) -> Option<Decoded> {
         }
         segments.push(segment.to_string());
     }
-    Some(Decoded { segments, trailing_slash: text.ends_with('/') })
+    Some(Decoded {
+        segments,
+        trailing_slash: text.ends_with('/'),
+    })
 }
 
 pub enum Found {
-    File { path: PathBuf, meta: Metadata },
+    File {
+        path: PathBuf,
+        meta: Metadata,
+    },
     /// A directory asked for without its trailing slash.
     Directory,
 }
@@ -58,7 +64,9 @@ fn contained(root: &Path, candidate: &Path) -> Option<(PathBuf, Metadata)> {
 pub fn find(roots: &[PathBuf], decoded: &Decoded) -> Option<Found> {
     for root in roots {
         let candidate = decoded.segments.iter().fold(root.clone(), |p, s| p.join(s));
-        let Some((real, meta)) = contained(root, &candidate) else { continue };
+        let Some((real, meta)) = contained(root, &candidate) else {
+            continue;
+        };
         if meta.is_file() {
             if decoded.trailing_slash {
                 continue;
@@ -90,10 +98,25 @@ mod tests {
         assert_eq!(decode("/a/b.css").unwrap().segments, vec!["a", "b.css"]);
         assert!(decode("/a/").unwrap().trailing_slash);
         assert_eq!(decode("/a%20b").unwrap().segments, vec!["a b"]);
-        for bad in ["/../x", "/%2e%2e/x", "/..%2fx", "/a/%2E%2E", "/.env", "/.git/config", "/a\\..\\b", "/a%5c..%5cb", "/x%00", "/%c0%ae%c0%ae/x", "/%ff"] {
+        for bad in [
+            "/../x",
+            "/%2e%2e/x",
+            "/..%2fx",
+            "/a/%2E%2E",
+            "/.env",
+            "/.git/config",
+            "/a\\..\\b",
+            "/a%5c..%5cb",
+            "/x%00",
+            "/%c0%ae%c0%ae/x",
+            "/%ff",
+        ] {
             assert!(decode(bad).is_none(), "{bad}");
         }
         // Decoded once: %252e stays the literal name "%2e", a file that does not exist.
-        assert_eq!(decode("/%252e%252e/x").unwrap().segments, vec!["%2e%2e", "x"]);
+        assert_eq!(
+            decode("/%252e%252e/x").unwrap().segments,
+            vec!["%2e%2e", "x"]
+        );
     }
 }

@@ -25,18 +25,29 @@ pub enum Ranges {
 const MAX_RANGES: usize = 32;
 
 pub fn parse(value: Option<&str>, size: u64) -> Ranges {
-    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else { return Ranges::Whole };
+    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return Ranges::Whole;
+    };
     let mut ranges = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((first, last)) = part.split_once('-') else { return Ranges::Whole };
+        let Some((first, last)) = part.split_once('-') else {
+            return Ranges::Whole;
+        };
         let range = if first.is_empty() {
-            let Ok(suffix) = last.parse::<u64>() else { return Ranges::Whole };
+            let Ok(suffix) = last.parse::<u64>() else {
+                return Ranges::Whole;
+            };
             if suffix == 0 || size == 0 {
                 continue;
             }
-            ByteRange { start: size.saturating_sub(suffix), end: size - 1 }
+            ByteRange {
+                start: size.saturating_sub(suffix),
+                end: size - 1,
+            }
         } else {
-            let Ok(start) = first.parse::<u64>() else { return Ranges::Whole };
+            let Ok(start) = first.parse::<u64>() else {
+                return Ranges::Whole;
+            };
             let end = if last.is_empty() {
                 size.saturating_sub(1)
             } else {
@@ -73,12 +84,30 @@ mod tests {
     #[test]
     fn forms() {
         assert_eq!(parse(None, 10), Ranges::Whole);
-        assert_eq!(parse(Some("bytes=0-4"), 10), Ranges::Satisfiable(vec![r(0, 4)]));
-        assert_eq!(parse(Some("bytes=5-"), 10), Ranges::Satisfiable(vec![r(5, 9)]));
-        assert_eq!(parse(Some("bytes=-3"), 10), Ranges::Satisfiable(vec![r(7, 9)]));
-        assert_eq!(parse(Some("bytes=-30"), 10), Ranges::Satisfiable(vec![r(0, 9)]));
-        assert_eq!(parse(Some("bytes=0-1, 4-5"), 10), Ranges::Satisfiable(vec![r(0, 1), r(4, 5)]));
-        assert_eq!(parse(Some("bytes=8-100"), 10), Ranges::Satisfiable(vec![r(8, 9)]));
+        assert_eq!(
+            parse(Some("bytes=0-4"), 10),
+            Ranges::Satisfiable(vec![r(0, 4)])
+        );
+        assert_eq!(
+            parse(Some("bytes=5-"), 10),
+            Ranges::Satisfiable(vec![r(5, 9)])
+        );
+        assert_eq!(
+            parse(Some("bytes=-3"), 10),
+            Ranges::Satisfiable(vec![r(7, 9)])
+        );
+        assert_eq!(
+            parse(Some("bytes=-30"), 10),
+            Ranges::Satisfiable(vec![r(0, 9)])
+        );
+        assert_eq!(
+            parse(Some("bytes=0-1, 4-5"), 10),
+            Ranges::Satisfiable(vec![r(0, 1), r(4, 5)])
+        );
+        assert_eq!(
+            parse(Some("bytes=8-100"), 10),
+            Ranges::Satisfiable(vec![r(8, 9)])
+        );
         assert_eq!(parse(Some("bytes=10-"), 10), Ranges::Unsatisfiable);
         assert_eq!(parse(Some("bytes=5-2"), 10), Ranges::Whole);
         assert_eq!(parse(Some("items=0-1"), 10), Ranges::Whole);
