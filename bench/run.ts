@@ -4,26 +4,17 @@
 //
 //   npm run bench                 # 3 rounds x 10 s per server and test
 //   ROUNDS=5 DURATION=15 CONNECTIONS=100 npm run bench
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { get } from 'node:http'
 import { cpus } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { buildPackage, here, median, need, start, stopAll, wrk, type Peer } from './lib.js'
 
-const here = dirname(fileURLToPath(import.meta.url))
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50)
 const TESTS = ['plaintext', 'json'] as const
-
-interface Peer {
-  name: string
-  script: string
-  env?: Record<string, string>
-  port: number
-  process?: ChildProcess
-}
 
 interface Run {
   peer: string
@@ -34,18 +25,11 @@ interface Run {
   crossings?: number
 }
 
-function need(command: string, hint: string): void {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' })
-  } catch {
-    throw new Error(`${command} is not installed: ${hint}`)
-  }
-}
 
 function prepare(): void {
   need('wrk', 'apt-get install -y wrk')
   need('taskset', 'apt-get install -y util-linux')
-  if (!existsSync(join(here, '..', 'dist', 'index.js'))) execFileSync('npm', ['run', 'build'], { cwd: join(here, '..'), stdio: 'inherit' })
+  buildPackage()
   if (!existsSync(join(here, 'node_modules', 'fastify'))) {
     execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: here, stdio: 'inherit' })
   }
@@ -60,42 +44,8 @@ function uwsAvailable(): boolean {
   }
 }
 
-function start(peer: Peer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('taskset', ['-c', '0', process.execPath, join(here, 'servers', peer.script)], {
-      cwd: here,
-      env: { ...process.env, ...peer.env, PORT: String(peer.port) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    peer.process = child
-    let out = ''
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      if (out.includes('ready')) resolve()
-    })
-    child.once('exit', (code) => reject(new Error(`${peer.name} exited with ${code} before it was ready`)))
-  })
-}
 
-function ms(value: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(value)
-  if (!m) return Number.NaN
-  const n = Number(m[1])
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n
-}
 
-function wrk(port: number, path: string, seconds: number): { rps: number; p50: number; p99: number } {
-  const out = execFileSync(
-    'taskset',
-    ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}${path}`],
-    { encoding: 'utf8' },
-  )
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
-  const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '')
-  const p99 = ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '')
-  if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk saw errors against :${port}${path}:\n${out}`)
-  return { rps, p50, p99 }
-}
 
 function stats(port: number): Promise<{ requests: number; wakes: number; calls: number }> {
   // A connection of its own: a pooled one may have timed out during the run.
@@ -108,10 +58,6 @@ function stats(port: number): Promise<{ requests: number; wakes: number; calls: 
   })
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
 
 async function main(): Promise<void> {
   prepare()
@@ -127,7 +73,7 @@ async function main(): Promise<void> {
   const runs: Run[] = []
   try {
     for (const peer of peers) await start(peer)
-    for (const peer of peers) for (const t of TESTS) wrk(peer.port, `/${t}`, 2) // warm-up (JIT)
+    for (const peer of peers) for (const t of TESTS) wrk(`http://127.0.0.1:${peer.port}/${t}`, CONNECTIONS, 2) // warm-up (JIT)
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order each round so that no peer always runs first or last.
       const order = peers.map((_, i) => peers[(i + round) % peers.length]!)
@@ -135,8 +81,8 @@ async function main(): Promise<void> {
         for (const peer of order) {
           const native = peer.env?.ENGINE === 'native'
           const before = native ? await stats(peer.port) : undefined
-          const result = wrk(peer.port, `/${t}`, DURATION)
-          const run: Run = { peer: peer.name, test: t, ...result }
+          const result = wrk(`http://127.0.0.1:${peer.port}/${t}`, CONNECTIONS, DURATION)
+          const run: Run = { peer: peer.name, test: t, rps: result.rps, p50: result.p50, p99: result.p99 }
           if (before) {
             const after = await stats(peer.port)
             const requests = after.requests - before.requests - 1
@@ -148,7 +94,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const peer of peers) peer.process?.kill('SIGTERM')
+    stopAll(peers)
   }
 
   const rows: string[] = []

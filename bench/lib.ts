@@ -1,0 +1,96 @@
+// What the benchmarks share: starting pinned servers, running wrk, medians.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const here = dirname(fileURLToPath(import.meta.url))
+
+export interface Peer {
+  name: string
+  /** A script under bench/servers, run with node; or a whole command line. */
+  script?: string
+  command?: string[]
+  env?: Record<string, string>
+  port: number
+  process?: ChildProcess
+}
+
+export function need(command: string, hint: string): void {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' })
+  } catch {
+    throw new Error(`${command} is not installed: ${hint}`)
+  }
+}
+
+/** Start a peer on CPU 0 and wait until it prints 'ready' (or, for a command, answers). */
+export function start(peer: Peer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const argv = peer.command ?? [process.execPath, join(here, 'servers', peer.script!)]
+    const child = spawn('taskset', ['-c', '0', ...argv], {
+      cwd: here,
+      env: { ...process.env, ...peer.env, PORT: String(peer.port) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    peer.process = child
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.includes('ready')) resolve()
+    })
+    child.once('exit', (code) => reject(new Error(`${peer.name} exited with ${code} before it was ready`)))
+    if (peer.command) {
+      const deadline = Date.now() + 10_000
+      const poll = (): void => {
+        fetch(`http://127.0.0.1:${peer.port}/`).then(
+          () => resolve(),
+          () => (Date.now() > deadline ? reject(new Error(`${peer.name} did not answer`)) : setTimeout(poll, 100)),
+        )
+      }
+      poll()
+    }
+  })
+}
+
+function ms(value: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(value)
+  if (!m) return Number.NaN
+  const n = Number(m[1])
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n
+}
+
+export interface WrkResult {
+  rps: number
+  p50: number
+  p99: number
+  /** Transfer per second in MiB. */
+  mibps: number
+}
+
+/** wrk on CPU 1, keep-alive; throws on errors or non-2xx answers. */
+export function wrk(url: string, connections: number, seconds: number): WrkResult {
+  const out = execFileSync('taskset', ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' })
+  if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk saw errors against ${url}:\n${out}`)
+  const transfer = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(out)
+  const scale: Record<string, number> = { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    p50: ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99: ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    mibps: transfer ? Number(transfer[1]) * (scale[transfer[2]!] ?? 1) : Number.NaN,
+  }
+}
+
+/** Build the addon and the package as they are now: a stale dist would measure old code. */
+export function buildPackage(): void {
+  execFileSync('npm', ['run', 'build'], { cwd: join(here, '..'), stdio: ['ignore', 'ignore', 'inherit'] })
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+export function stopAll(peers: Peer[]): void {
+  for (const peer of peers) peer.process?.kill('SIGTERM')
+}

@@ -1,0 +1,160 @@
+// Static files side by side: Skitai (native and pure-JS engines), nginx-light
+// (1 worker, sendfile on) and @fastify/static serve the same 1 KiB, 64 KiB and 4 MiB
+// files; each server pinned to CPU 0, wrk (64 connections) to CPU 1, runs alternated
+// across rounds, medians reported. Then 200 clients download the 4 MiB file from the
+// native engine while its memory is sampled.
+//
+//   npm run bench:static          ROUNDS=3 DURATION=10 by default
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { buildPackage, here, median, need, start, stopAll, wrk, type Peer } from './lib.js'
+
+const ROUNDS = Number(process.env.ROUNDS ?? 3)
+const DURATION = Number(process.env.DURATION ?? 10)
+const CONNECTIONS = 64
+const FILES = [
+  { name: '1k.bin', size: 1024 },
+  { name: '64k.bin', size: 64 * 1024 },
+  { name: '4m.bin', size: 4 * 1024 * 1024 },
+]
+const tmp = join(here, 'tmp')
+const www = join(tmp, 'www')
+
+function prepare(): void {
+  need('wrk', 'apt-get install -y wrk')
+  need('nginx', 'apt-get install -y nginx-light')
+  buildPackage()
+  if (!existsSync(join(here, 'node_modules', '@fastify', 'static'))) execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: here, stdio: 'inherit' })
+  mkdirSync(www, { recursive: true })
+  for (const f of FILES) {
+    const data = Buffer.alloc(f.size)
+    for (let i = 0; i < f.size; i++) data[i] = (i * 131) & 0xff
+    writeFileSync(join(www, f.name), data)
+  }
+}
+
+function nginxConfig(port: number): string {
+  const conf = join(tmp, 'nginx.conf')
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+daemon off;
+pid ${tmp}/nginx.pid;
+error_log ${tmp}/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  types { application/octet-stream bin; }
+  client_body_temp_path ${tmp}/nginx-body;
+  proxy_temp_path ${tmp}/nginx-proxy;
+  fastcgi_temp_path ${tmp}/nginx-fastcgi;
+  uwsgi_temp_path ${tmp}/nginx-uwsgi;
+  scgi_temp_path ${tmp}/nginx-scgi;
+  server { listen 127.0.0.1:${port}; root ${www}; }
+}
+`,
+  )
+  return conf
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024
+}
+
+async function memoryUnderLoad(peer: Peer): Promise<{ before: number; peak: number; after: number; samples: number[] }> {
+  const pid = peer.process!.pid!
+  const before = rssMiB(pid)
+  const samples: number[] = []
+  const timer = setInterval(() => samples.push(rssMiB(pid)), 250)
+  await new Promise<void>((resolve, reject) => {
+    const child = execFileSync // keep the event loop free for sampling: run wrk asynchronously
+    void child
+    import('node:child_process').then(({ execFile }) => {
+      execFile('taskset', ['-c', '1', 'wrk', '-t1', '-c200', `-d${DURATION}s`, `http://127.0.0.1:${peer.port}/4m.bin`], (error) =>
+        error ? reject(error) : resolve(),
+      )
+    }, reject)
+  })
+  clearInterval(timer)
+  return { before, peak: Math.max(...samples), after: rssMiB(pid), samples }
+}
+
+async function main(): Promise<void> {
+  prepare()
+  const nginxPort = 18104
+  const peers: Peer[] = [
+    { name: 'skitai native', script: 'skitai-static.mjs', env: { ENGINE: 'native', WWW: www }, port: 18101 },
+    { name: 'skitai js', script: 'skitai-static.mjs', env: { ENGINE: 'js', WWW: www }, port: 18102 },
+    { name: '@fastify/static', script: 'fastify-static.mjs', env: { WWW: www }, port: 18103 },
+    { name: 'nginx', command: ['nginx', '-c', nginxConfig(nginxPort), '-p', tmp], port: nginxPort },
+  ]
+  const runs: Array<{ peer: string; file: string; rps: number; p50: number; p99: number; mibps: number }> = []
+  let memory: Awaited<ReturnType<typeof memoryUnderLoad>> | undefined
+  try {
+    for (const peer of peers) await start(peer)
+    for (const peer of peers) for (const f of FILES) wrk(`http://127.0.0.1:${peer.port}/${f.name}`, CONNECTIONS, 1)
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = peers.map((_, i) => peers[(i + round) % peers.length]!)
+      for (const f of FILES) {
+        for (const peer of order) {
+          const r = wrk(`http://127.0.0.1:${peer.port}/${f.name}`, CONNECTIONS, DURATION)
+          runs.push({ peer: peer.name, file: f.name, ...r })
+          console.log(`round ${round + 1} ${f.name.padEnd(8)} ${peer.name.padEnd(16)} ${r.rps.toFixed(0).padStart(8)} req/s ${r.mibps.toFixed(0).padStart(6)} MiB/s`)
+        }
+      }
+    }
+    memory = await memoryUnderLoad(peers[0]!)
+  } finally {
+    stopAll(peers)
+  }
+
+  const rows = ['| file | server | req/s (median) | MiB/s | p50 ms | p99 ms | vs nginx |', '|---|---|---:|---:|---:|---:|---:|']
+  for (const f of FILES) {
+    const nginx = median(runs.filter((r) => r.file === f.name && r.peer === 'nginx').map((r) => r.rps))
+    for (const peer of peers) {
+      const mine = runs.filter((r) => r.file === f.name && r.peer === peer.name)
+      const rps = median(mine.map((r) => r.rps))
+      rows.push(
+        `| ${f.name} | ${peer.name} | ${rps.toFixed(0)} | ${median(mine.map((r) => r.mibps)).toFixed(0)} | ` +
+          `${median(mine.map((r) => r.p50)).toFixed(2)} | ${median(mine.map((r) => r.p99)).toFixed(2)} | ${(rps / nginx).toFixed(2)}x |`,
+      )
+    }
+  }
+  const table = rows.join('\n')
+  const mem = memory!
+  const memoryLine = `Memory of the native engine while 200 clients download 4m.bin for ${DURATION} s: RSS ${mem.before.toFixed(0)} MiB before, peak ${mem.peak.toFixed(0)} MiB, ${mem.after.toFixed(0)} MiB after (samples every 250 ms: ${mem.samples.map((m) => m.toFixed(0)).join(' ')}).`
+  console.log(`\n${table}\n\n${memoryLine}\n`)
+  const report = [
+    `# Static files, side by side (${new Date().toISOString().slice(0, 10)})`,
+    '',
+    `Command: \`ROUNDS=${ROUNDS} DURATION=${DURATION} npm run bench:static\``,
+    '',
+    `Each server pinned to CPU 0 (\`taskset -c 0\`), wrk pinned to CPU 1: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency\`,`,
+    `keep-alive, no Accept-Encoding, ${ROUNDS} rounds with the order rotated each round, medians shown.`,
+    'nginx-light: 1 worker, sendfile on, tcp_nopush on, access_log off. Skitai native: JS thread and one tokio thread on CPU 0.',
+    '',
+    `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}.`,
+    '',
+    table,
+    '',
+    memoryLine,
+    '',
+    '<details><summary>every run</summary>',
+    '',
+    '```json',
+    JSON.stringify(runs, null, 1),
+    '```',
+    '</details>',
+    '',
+  ].join('\n')
+  writeFileSync(join(here, 'results', 'static-files.md'), report)
+  console.log('written to bench/results/static-files.md')
+}
+
+await main()
