@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use http::HeaderValue;
+
 use crate::config::{Mount, MountTarget};
 use crate::static_files::StaticSite;
 
@@ -17,7 +19,8 @@ pub struct Group {
 pub struct Router {
     /// Longest prefix first.
     groups: Vec<Group>,
-    max_ages: Vec<(String, u32)>,
+    /// Prefix and its `Cache-Control` value, longest prefix first.
+    max_ages: Vec<(String, HeaderValue)>,
 }
 
 /// Strip a trailing slash so that `/api/` and `/api` name the same mount.
@@ -64,9 +67,15 @@ impl Router {
             }
         }
         groups.sort_by_key(|g| std::cmp::Reverse(g.prefix.len()));
-        let mut max_ages: Vec<(String, u32)> = max_ages
+        let mut max_ages: Vec<(String, HeaderValue)> = max_ages
             .iter()
-            .map(|(p, s)| (normalize_prefix(p), *s))
+            .map(|(p, s)| {
+                (
+                    normalize_prefix(p),
+                    HeaderValue::from_maybe_shared(format!("max-age={s}"))
+                        .unwrap_or(HeaderValue::from_static("no-cache")),
+                )
+            })
             .collect();
         max_ages.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         Ok(Router { groups, max_ages })
@@ -76,12 +85,12 @@ impl Router {
         self.groups.iter().find(|g| prefix_matches(&g.prefix, path))
     }
 
-    /// The Cache-Control max-age for a static file at `path`.
-    pub fn max_age(&self, path: &str) -> Option<u32> {
+    /// The Cache-Control value for a static file at `path`.
+    pub fn max_age(&self, path: &str) -> Option<&HeaderValue> {
         self.max_ages
             .iter()
             .find(|(p, _)| prefix_matches(p, path))
-            .map(|(_, s)| *s)
+            .map(|(_, v)| v)
     }
 }
 

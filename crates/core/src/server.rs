@@ -17,6 +17,8 @@ use crate::connection::{self, ShutdownSignal};
 use crate::router::Router;
 use crate::service::Shared;
 
+const BLOCKING_THREADS: usize = 8;
+
 pub struct Engine {
     runtime: Mutex<Option<Runtime>>,
     shutdown: watch::Sender<Option<Duration>>,
@@ -145,6 +147,9 @@ impl Engine {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.max(1))
             .thread_name("skitai-io")
+            // File reads and lookups hit the page cache; a few threads keep up, while
+            // tokio's default of 512 let each hold its own allocator arena.
+            .max_blocking_threads(BLOCKING_THREADS)
             .on_thread_park(move || parking.wake_if_due())
             .enable_all()
             .build()?;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use http::HeaderValue;
 use rustc_hash::FxHashMap;
 
 use super::mime;
@@ -57,6 +58,10 @@ pub struct Entry {
     pub stamp: Stamp,
     pub etag: String,
     pub content_type: String,
+    /// The identity representation's headers, formatted once.
+    pub etag_value: HeaderValue,
+    pub last_modified: HeaderValue,
+    pub content_type_value: HeaderValue,
     pub compressible: bool,
     pub data: Option<Bytes>,
     /// gzip of `data`, made on first demand.
@@ -105,8 +110,13 @@ impl Entry {
                 }
             }
         }
+        let etag = etag(&stamp);
+        let header = |text: &str| HeaderValue::from_str(text).map_err(std::io::Error::other);
         Ok(Entry {
-            etag: etag(&stamp),
+            etag_value: header(&etag)?,
+            last_modified: header(&httpdate::fmt_http_date(stamp.modified))?,
+            content_type_value: header(&content_type)?,
+            etag,
             path,
             stamp,
             content_type,

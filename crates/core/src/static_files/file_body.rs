@@ -75,27 +75,19 @@ impl FileBody {
     }
 }
 
-fn read_at(file: &File, offset: u64, len: u64) -> std::io::Result<Bytes> {
-    let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
-    let mut filled = 0;
-    while filled < buf.len() {
-        #[cfg(unix)]
-        let n =
-            std::os::unix::fs::FileExt::read_at(file, &mut buf[filled..], offset + filled as u64)?;
-        #[cfg(windows)]
-        let n = std::os::windows::fs::FileExt::seek_read(
-            file,
-            &mut buf[filled..],
-            offset + filled as u64,
-        )?;
-        if n == 0 {
-            // Shorter than when it was opened: the file was truncated or replaced.
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "file shrank while being sent",
-            ));
-        }
-        filled += n;
+fn read_at(mut file: &File, offset: u64, len: u64) -> std::io::Result<Bytes> {
+    use std::io::{Read, Seek, SeekFrom};
+    // One body reads its file one chunk at a time, so seek-then-read cannot race.
+    // read_to_end fills spare capacity without zeroing it first.
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(usize::MAX));
+    file.take(len).read_to_end(&mut buf)?;
+    if (buf.len() as u64) < len {
+        // Shorter than when it was opened: the file was truncated or replaced.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "file shrank while being sent",
+        ));
     }
     Ok(Bytes::from(buf))
 }

@@ -54,7 +54,8 @@ impl StaticSite {
     }
 
     /// Serve `rel`, the request path below the mount point, for a GET or HEAD.
-    pub async fn serve(&self, parts: &Parts, rel: &str, max_age: Option<u32>) -> Served {
+    /// `max_age` is the Cache-Control value for this path, if any.
+    pub async fn serve(&self, parts: &Parts, rel: &str, max_age: Option<&HeaderValue>) -> Served {
         let entry = match self.cache.get(rel) {
             Some(entry) if entry.stamp.current(&entry.path) => entry,
             cached => {
@@ -228,7 +229,7 @@ fn multipart(entry: &Entry, ranges: &[ByteRange], parts: Vec<Bytes>) -> (String,
 async fn respond(
     entry: &Arc<Entry>,
     parts: &Parts,
-    max_age: Option<u32>,
+    max_age: Option<&HeaderValue>,
 ) -> Response<ResponseBody> {
     let headers = &parts.headers;
     let size = entry.stamp.len;
@@ -255,13 +256,16 @@ async fn respond(
 
     let mut response = Response::new(ResponseBody::empty());
     let out = response.headers_mut();
-    out.insert(header::ETAG, value(&etag));
     out.insert(
-        header::LAST_MODIFIED,
-        value(&httpdate::fmt_http_date(entry.stamp.modified)),
+        header::ETAG,
+        match coding_name {
+            None => entry.etag_value.clone(),
+            Some(_) => value(&etag),
+        },
     );
-    if let Some(seconds) = max_age {
-        out.insert(header::CACHE_CONTROL, value(&format!("max-age={seconds}")));
+    out.insert(header::LAST_MODIFIED, entry.last_modified.clone());
+    if let Some(cache_control) = max_age {
+        out.insert(header::CACHE_CONTROL, cache_control.clone());
     }
     if entry.compressible {
         out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
@@ -300,7 +304,7 @@ async fn respond(
             let r = list[0];
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             let out = response.headers_mut();
-            out.insert(header::CONTENT_TYPE, value(&entry.content_type));
+            out.insert(header::CONTENT_TYPE, entry.content_type_value.clone());
             out.insert(
                 header::CONTENT_RANGE,
                 value(&format!("bytes {}-{}/{size}", r.start, r.end)),
@@ -339,7 +343,7 @@ async fn whole(
     headers: &HeaderMap,
 ) -> Response<ResponseBody> {
     let out = response.headers_mut();
-    out.insert(header::CONTENT_TYPE, value(&entry.content_type));
+    out.insert(header::CONTENT_TYPE, entry.content_type_value.clone());
     let body = match encoding {
         None => match &entry.data {
             Some(data) => Some(ResponseBody::full(data.clone())),
