@@ -1,5 +1,7 @@
 // What the benchmarks share: starting pinned servers, running wrk, medians.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -93,4 +95,26 @@ export function median(xs: number[]): number {
 
 export function stopAll(peers: Peer[]): void {
   for (const peer of peers) peer.process?.kill('SIGTERM')
+}
+
+/** Write bench/results/<name>.md: the heading lines, the machine, the table, every run. */
+export function writeReport(name: string, heading: string[], body: string[], runs: unknown[]): void {
+  const report = [
+    ...heading,
+    '',
+    `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${process.platform}-${process.arch}.`,
+    '',
+    ...body,
+    '',
+    '<details><summary>every run</summary>',
+    '',
+    '```json',
+    JSON.stringify(runs, null, 1),
+    '```',
+    '</details>',
+    '',
+  ].join('\n')
+  mkdirSync(join(here, 'results'), { recursive: true })
+  writeFileSync(join(here, 'results', `${name}.md`), report)
+  console.log(`written to bench/results/${name}.md`)
 }

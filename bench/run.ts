@@ -5,11 +5,10 @@
 //   npm run bench                 # 3 rounds x 10 s per server and test
 //   ROUNDS=5 DURATION=15 CONNECTIONS=100 npm run bench
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { get } from 'node:http'
-import { cpus } from 'node:os'
 import { join } from 'node:path'
-import { buildPackage, here, median, need, start, stopAll, wrk, type Peer } from './lib.js'
+import { buildPackage, here, median, need, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
@@ -115,31 +114,20 @@ async function main(): Promise<void> {
   const table = rows.join('\n')
   console.log(`\n${table}\n`)
 
-  const date = new Date().toISOString()
-  const report = [
-    `# HTTP/1.1 hello world, side by side (${date.slice(0, 10)})`,
-    '',
-    `Command: \`ROUNDS=${ROUNDS} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS} npm run bench\``,
-    '',
-    `Each server pinned to CPU 0 (\`taskset -c 0\`), wrk pinned to CPU 1: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency\`,`,
-    `keep-alive, ${ROUNDS} rounds with the order rotated each round, medians shown. Skitai native runs`,
-    'its JS thread and one tokio thread, both on CPU 0. crossings/req = (native calls + wakes) / requests.',
-    '',
-    `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${process.platform}-${process.arch}.`,
-    '',
-    table,
-    '',
-    '<details><summary>every run</summary>',
-    '',
-    '```json',
-    JSON.stringify(runs, null, 1),
-    '```',
-    '</details>',
-    '',
-  ].join('\n')
-  mkdirSync(join(here, 'results'), { recursive: true })
-  writeFileSync(join(here, 'results', 'http1-hello.md'), report)
-  console.log('written to bench/results/http1-hello.md')
+  writeReport(
+    'http1-hello',
+    [
+      `# HTTP/1.1 hello world, side by side (${new Date().toISOString().slice(0, 10)})`,
+      '',
+      `Command: \`ROUNDS=${ROUNDS} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS} npm run bench\``,
+      '',
+      `Each server pinned to CPU 0 (\`taskset -c 0\`), wrk pinned to CPU 1: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency\`,`,
+      `keep-alive, ${ROUNDS} rounds with the order rotated each round, medians shown. Skitai native runs`,
+      'its JS thread and one tokio thread, both on CPU 0. crossings/req = (native calls + wakes) / requests.',
+    ],
+    [table],
+    runs,
+  )
 }
 
 await main()

@@ -5,11 +5,10 @@
 // native engine while its memory is sampled.
 //
 //   npm run bench:static          ROUNDS=3 DURATION=10 by default
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
 import { join } from 'node:path'
-import { buildPackage, here, median, need, start, stopAll, wrk, type Peer } from './lib.js'
+import { buildPackage, here, median, need, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
@@ -72,14 +71,11 @@ async function memoryUnderLoad(peer: Peer): Promise<{ before: number; peak: numb
   const before = rssMiB(pid)
   const samples: number[] = []
   const timer = setInterval(() => samples.push(rssMiB(pid)), 250)
+  // wrk runs asynchronously so that the event loop stays free to sample.
   await new Promise<void>((resolve, reject) => {
-    const child = execFileSync // keep the event loop free for sampling: run wrk asynchronously
-    void child
-    import('node:child_process').then(({ execFile }) => {
-      execFile('taskset', ['-c', '1', 'wrk', '-t1', '-c200', `-d${DURATION}s`, `http://127.0.0.1:${peer.port}/4m.bin`], (error) =>
-        error ? reject(error) : resolve(),
-      )
-    }, reject)
+    execFile('taskset', ['-c', '1', 'wrk', '-t1', '-c200', `-d${DURATION}s`, `http://127.0.0.1:${peer.port}/4m.bin`], (error) =>
+      error ? reject(error) : resolve(),
+    )
   })
   clearInterval(timer)
   return { before, peak: Math.max(...samples), after: rssMiB(pid), samples }
@@ -130,31 +126,20 @@ async function main(): Promise<void> {
   const mem = memory!
   const memoryLine = `Memory of the native engine while 200 clients download 4m.bin for ${DURATION} s: RSS ${mem.before.toFixed(0)} MiB before, peak ${mem.peak.toFixed(0)} MiB, ${mem.after.toFixed(0)} MiB after (samples every 250 ms: ${mem.samples.map((m) => m.toFixed(0)).join(' ')}).`
   console.log(`\n${table}\n\n${memoryLine}\n`)
-  const report = [
-    `# Static files, side by side (${new Date().toISOString().slice(0, 10)})`,
-    '',
-    `Command: \`ROUNDS=${ROUNDS} DURATION=${DURATION} npm run bench:static\``,
-    '',
-    `Each server pinned to CPU 0 (\`taskset -c 0\`), wrk pinned to CPU 1: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency\`,`,
-    `keep-alive, no Accept-Encoding, ${ROUNDS} rounds with the order rotated each round, medians shown.`,
-    'nginx-light: 1 worker, sendfile on, tcp_nopush on, access_log off. Skitai native: JS thread and one tokio thread on CPU 0.',
-    '',
-    `Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}.`,
-    '',
-    table,
-    '',
-    memoryLine,
-    '',
-    '<details><summary>every run</summary>',
-    '',
-    '```json',
-    JSON.stringify(runs, null, 1),
-    '```',
-    '</details>',
-    '',
-  ].join('\n')
-  writeFileSync(join(here, 'results', 'static-files.md'), report)
-  console.log('written to bench/results/static-files.md')
+  writeReport(
+    'static-files',
+    [
+      `# Static files, side by side (${new Date().toISOString().slice(0, 10)})`,
+      '',
+      `Command: \`ROUNDS=${ROUNDS} DURATION=${DURATION} npm run bench:static\``,
+      '',
+      `Each server pinned to CPU 0 (\`taskset -c 0\`), wrk pinned to CPU 1: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency\`,`,
+      `keep-alive, no Accept-Encoding, ${ROUNDS} rounds with the order rotated each round, medians shown.`,
+      'nginx-light: 1 worker, sendfile on, tcp_nopush on, access_log off. Skitai native: JS thread and one tokio thread on CPU 0.',
+    ],
+    [table, '', memoryLine],
+    runs,
+  )
 }
 
 await main()
