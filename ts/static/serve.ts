@@ -37,6 +37,11 @@ async function send(res: ServerResponse, path: string, start: number, end: numbe
     return
   }
   const source = createReadStream(path, { start, end })
+  // A file cut short reads as a short stream: cut the connection rather than end a
+  // response that is shorter than its Content-Length.
+  source.once('end', () => {
+    if (source.bytesRead < end - start + 1) res.destroy()
+  })
   try {
     await (gzip ? pipeline(source, createGzip(), res) : pipeline(source, res))
   } catch {
