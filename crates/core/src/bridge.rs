@@ -6,7 +6,7 @@
 //! each one call carrying status, headers and body together.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
@@ -39,6 +39,8 @@ struct Outbox {
 
 /// Events that wake JS at once instead of when the tokio thread runs out of work.
 const EAGER_WAKE_EVENTS: usize = 64;
+/// Longest an event waits for JS while the tokio threads stay busy (never park).
+const WAKE_DEADLINE: std::time::Duration = std::time::Duration::from_millis(1);
 
 #[derive(Default)]
 pub struct Stats {
@@ -66,6 +68,7 @@ struct Pending {
 pub type ReplyReceiver = oneshot::Receiver<Response<ResponseBody>>;
 
 pub struct Bridge {
+    me: Weak<Bridge>,
     outbox: Mutex<Outbox>,
     waker: Mutex<Option<Waker>>,
     pending: Mutex<FxHashMap<u64, Pending>>,
@@ -82,7 +85,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Bridge {
     pub fn new(max_pending: usize) -> Arc<Bridge> {
-        Arc::new(Bridge {
+        Arc::new_cyclic(|me| Bridge {
+            me: me.clone(),
             outbox: Mutex::default(),
             waker: Mutex::new(None),
             pending: Mutex::default(),
@@ -101,14 +105,27 @@ impl Bridge {
     /// of work (`wake_if_due`, from the runtime's park hook), so that one wake
     /// carries everything that thread parsed; a large backlog wakes it at once.
     pub fn emit(&self, write: impl FnOnce(&mut Batch)) {
-        let wake = {
+        let (wake, first) = {
             let mut outbox = lock(&self.outbox);
             write(&mut outbox.batch);
             outbox.events += 1;
-            outbox.events >= EAGER_WAKE_EVENTS && !std::mem::replace(&mut outbox.woken, true)
+            let first = outbox.events == 1 && !outbox.woken;
+            let wake =
+                outbox.events >= EAGER_WAKE_EVENTS && !std::mem::replace(&mut outbox.woken, true);
+            (wake, first)
         };
         if wake {
             self.wake();
+        } else if first {
+            // A worker kept busy by other connections may not park for a while.
+            if let (Ok(runtime), Some(me)) =
+                (tokio::runtime::Handle::try_current(), self.me.upgrade())
+            {
+                runtime.spawn(async move {
+                    tokio::time::sleep(WAKE_DEADLINE).await;
+                    me.wake_if_due();
+                });
+            }
         }
     }
 
