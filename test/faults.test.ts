@@ -69,13 +69,16 @@ for (const engine of ENGINES) {
 
     test('a client that disconnects mid-request: close on req and res', async () => {
       const arrived = signal()
-      const seen = signal<{ aborted: boolean; writableEnded: boolean; reqClosed: boolean }>()
+      const seen = signal<{ aborted: boolean; writableEnded: boolean; reqClosed: boolean; socketClosed: boolean }>()
       const s = await serve(engine, (app) => {
         app.mount('/', (req, res) => {
           let reqClosed = false
+          let socketClosed = false
           req.on('close', () => (reqClosed = true))
+          // Middleware such as on-finished listens on the socket itself.
+          ;(req.socket as unknown as NodeJS.EventEmitter).on('close', () => (socketClosed = true))
           res.on('close', () => {
-            setImmediate(() => seen.resolve({ aborted: req.aborted, writableEnded: res.writableEnded, reqClosed }))
+            setImmediate(() => seen.resolve({ aborted: req.aborted, writableEnded: res.writableEnded, reqClosed, socketClosed }))
           })
           arrived.resolve()
         })
@@ -89,6 +92,7 @@ for (const engine of ENGINES) {
         const state = await seen.promise
         assert.equal(state.writableEnded, false)
         assert.equal(state.reqClosed, true)
+        assert.equal(state.socketClosed, true)
         if (engine === 'native') assert.equal(state.aborted, true)
       } finally {
         await s.server.close()

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import { EventEmitter } from 'node:events'
 import { Readable } from 'node:stream'
 import type { SkitaiRequest } from '../../types.js'
 import type { NativeServer } from './addon.js'
@@ -10,13 +11,43 @@ export const enum BodyKind {
   Stream,
 }
 
-export interface PeerSocket {
-  remoteAddress: string
-  remotePort: number
-  remoteFamily: string
-  encrypted: boolean
-  readable: boolean
-  writable: boolean
+/**
+ * What `req.socket` shows of the connection. An EventEmitter because middleware
+ * (on-finished, used by Express and Koa) listens on the socket for 'close'.
+ */
+export class PeerSocket extends EventEmitter {
+  readonly encrypted = false
+  readable = true
+  writable = true
+  constructor(
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+  ) {
+    super()
+  }
+
+  get remoteFamily(): string {
+    return this.remoteAddress.includes(':') ? 'IPv6' : 'IPv4'
+  }
+
+  setTimeout(): this {
+    return this
+  }
+
+  setNoDelay(): this {
+    return this
+  }
+
+  setKeepAlive(): this {
+    return this
+  }
+
+  /** The connection is gone. */
+  closed(): void {
+    if (!this.writable) return
+    this.readable = this.writable = false
+    this.emit('close', false)
+  }
 }
 
 /**
@@ -73,18 +104,7 @@ export class NativeRequest extends Readable implements SkitaiRequest {
   }
 
   get socket(): PeerSocket {
-    if (this.peer === undefined) {
-      const address = this.fields[this.remote]!
-      this.peer = {
-        remoteAddress: address,
-        remotePort: Number(this.fields[this.remote + 1]),
-        remoteFamily: address.includes(':') ? 'IPv6' : 'IPv4',
-        encrypted: false,
-        readable: true,
-        writable: true,
-      }
-    }
-    return this.peer
+    return (this.peer ??= new PeerSocket(this.fields[this.remote]!, Number(this.fields[this.remote + 1])))
   }
 
   get connection(): PeerSocket {
@@ -119,7 +139,7 @@ export class NativeRequest extends Readable implements SkitaiRequest {
 
   /** The client went away or the engine answered for us. */
   onAbort(): void {
-    if (this.peer) this.peer.readable = this.peer.writable = false
+    this.peer?.closed()
     if (this.complete && this.readableEnded) {
       this.destroy()
       return
