@@ -52,6 +52,7 @@ pub async fn to_js(
     let config = &shared.config;
     let html = wants_html(req.headers());
     if declared_length(&req).is_some_and(|n| n > config.max_body_size) {
+        tokio::spawn(request_body::discard(req.into_body(), config.keep_alive));
         return error_response(StatusCode::PAYLOAD_TOO_LARGE, html);
     }
     let (parts, body) = req.into_parts();

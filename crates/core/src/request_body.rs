@@ -81,6 +81,7 @@ pub async fn pump(
         received += chunk.len() as u64;
         if received > max {
             bridge.preempt_with_error(id, StatusCode::PAYLOAD_TOO_LARGE);
+            discard(body, idle).await;
             return;
         }
         if !bridge.is_pending(id) {
@@ -91,4 +92,20 @@ pub async fn pump(
         credit.consume(len).await;
     }
     bridge.emit(|b| record::body_end(b, id));
+}
+
+/// Bytes of an over-limit body read and dropped after the 413, so that the client
+/// gets to read the answer: closing on unread data would reset the connection and
+/// lose it.
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
+
+pub async fn discard(mut body: Incoming, idle: Duration) {
+    let mut left = LINGER_BYTES;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(idle, body.frame()).await {
+        let len = frame.data_ref().map_or(0, |d| d.len());
+        if len >= left {
+            return;
+        }
+        left -= len;
+    }
 }

@@ -47,7 +47,11 @@ function headLikeGet(res: ServerResponse): void {
   } as typeof res.end
 }
 
-/** Count body bytes as node parses them; past the limit answer 413 and stop reading. */
+/**
+ * Count body bytes as node parses them; past the limit answer 413 and drop the rest
+ * unread by the handler (still reading it off the socket, so that closing does not
+ * reset the connection and lose the answer).
+ */
 function limitBody(req: IncomingMessage, res: ServerResponse, max: number, html: boolean): void {
   let received = 0
   const push = req.push
@@ -55,10 +59,11 @@ function limitBody(req: IncomingMessage, res: ServerResponse, max: number, html:
     if (chunk !== null && chunk !== undefined) {
       received += (chunk as Buffer).length
       if (received > max) {
-        sendError(res, 413, html, true)
-        silence(res)
-        req.destroy()
-        return false
+        if (!res.headersSent) {
+          sendError(res, 413, html, true)
+          silence(res)
+        }
+        return true
       }
     }
     return push.call(this, chunk, encoding)
