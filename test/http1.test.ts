@@ -33,6 +33,10 @@ for (const engine of ENGINES) {
             res.setHeader('content-type', 'text/plain')
             res.end('the same for GET and HEAD')
           })
+          app.mount('/reason', (_req, res) => {
+            if (res.statusCode === 200) res.writeHead(299, 'Custom Reason')
+            res.end('with a reason')
+          })
           app.mount('/headers', (req, res) => {
             res.setHeader('set-cookie', ['a=1', 'b=2'])
             res.writeHead(201, { 'x-multi': 'yes' })
@@ -55,6 +59,12 @@ for (const engine of ENGINES) {
       assert.equal(seen['x-dup'], 'a')
       assert.equal(seen.cookie, 'k=v')
       assert.equal(seen.host, `127.0.0.1:${s.port}`)
+    })
+
+    test('a custom reason phrase is sent', async () => {
+      const { text } = await raw(s.port, ['GET /reason HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'])
+      assert.match(text, /^HTTP\/1\.1 299 Custom Reason\r\n/)
+      assert.match(text, /with a reason/)
     })
 
     test('keep-alive reuses one connection', async () => {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
+use hyper::ext::ReasonPhrase;
 use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
@@ -333,20 +334,28 @@ impl Bridge {
     }
 }
 
+/// A field name no header can have: it carries `res.statusMessage`.
+const REASON_FIELD: &[u8] = b":reason";
+
 /// Build a response from JS's status and its `name\nvalue\n` header block.
 pub fn build_response(status: u16, headers: &[u8], body: ResponseBody) -> Response<ResponseBody> {
     let mut response = Response::new(body);
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let map = response.headers_mut();
     let mut fields = headers.split(|&b| b == b'\n');
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        if name == REASON_FIELD {
+            if let Ok(reason) = ReasonPhrase::try_from(value) {
+                response.extensions_mut().insert(reason);
+            }
+            continue;
+        }
         // JS validates names and values like node:http does; anything that still
         // fails here is dropped rather than sent malformed.
         if let (Ok(name), Ok(value)) =
             (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
         {
-            map.append(name, value);
+            response.headers_mut().append(name, value);
         }
     }
     response

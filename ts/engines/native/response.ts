@@ -125,7 +125,12 @@ export class NativeResponse extends Stream implements SkitaiResponse {
       throw Object.assign(new RangeError(`Invalid status code: ${statusCode}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' })
     }
     this.statusCode = statusCode
-    if (typeof reason === 'string') this.statusMessage = reason
+    if (typeof reason === 'string') {
+      if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) {
+        throw Object.assign(new TypeError('Invalid character in statusMessage'), { code: 'ERR_INVALID_CHAR' })
+      }
+      this.statusMessage = reason
+    }
     else headers = reason
     if (Array.isArray(headers)) {
       for (let i = 0; i + 1 < headers.length; i += 2) this.setHeader(String(headers[i]), headers[i + 1] as string)
@@ -238,11 +243,11 @@ export class NativeResponse extends Stream implements SkitaiResponse {
     return this.context.native.respond(this.req.id, this.statusCode, this.headerBlock(), body, end)
   }
 
-  /** `name\nvalue\n` for every header, as the engine reads them. */
+  /** `name\nvalue\n` for every header, as the engine reads them (`:reason` first for a custom reason phrase). */
   private headerBlock(): string {
+    let block = this.statusMessage === '' ? '' : `:reason\n${this.statusMessage}\n`
     const headers = this.outHeaders
-    if (headers === undefined) return ''
-    let block = ''
+    if (headers === undefined) return block
     for (const name in headers) {
       const value = headers[name]!
       if (typeof value === 'string') block += `${name}\n${value}\n`
