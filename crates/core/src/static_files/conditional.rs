@@ -85,3 +85,74 @@ pub fn if_range_holds(headers: &HeaderMap, etag: &str, modified: SystemTime) -> 
     }
     httpdate::parse_http_date(value).is_ok_and(|d| seconds(d) == seconds(modified))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use std::time::Duration;
+
+    const ETAG: &str = "\"abc\"";
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn verdict(pairs: &[(&'static str, String)]) -> &'static str {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        match evaluate(&Method::GET, &headers, ETAG, at(1_000_000)) {
+            Precondition::Proceed => "proceed",
+            Precondition::NotModified => "304",
+            Precondition::Failed => "412",
+        }
+    }
+
+    fn date(secs: u64) -> String {
+        httpdate::fmt_http_date(at(secs))
+    }
+
+    #[test]
+    fn precedence() {
+        assert_eq!(verdict(&[]), "proceed");
+        assert_eq!(verdict(&[("if-match", "\"x\"".into())]), "412");
+        assert_eq!(verdict(&[("if-match", format!("W/{ETAG}"))]), "412");
+        assert_eq!(verdict(&[("if-match", "*".into())]), "proceed");
+        // If-Match decides; If-Unmodified-Since is then ignored.
+        assert_eq!(
+            verdict(&[("if-match", ETAG.into()), ("if-unmodified-since", date(1))]),
+            "proceed"
+        );
+        assert_eq!(verdict(&[("if-unmodified-since", date(1))]), "412");
+        assert_eq!(
+            verdict(&[("if-none-match", format!("\"x\", W/{ETAG}"))]),
+            "304"
+        );
+        // If-None-Match decides; If-Modified-Since is then ignored.
+        assert_eq!(
+            verdict(&[
+                ("if-none-match", "\"x\"".into()),
+                ("if-modified-since", date(1_000_000))
+            ]),
+            "proceed"
+        );
+        assert_eq!(verdict(&[("if-modified-since", date(1_000_000))]), "304");
+        assert_eq!(verdict(&[("if-modified-since", date(999_999))]), "proceed");
+    }
+
+    #[test]
+    fn if_range_by_strong_etag_or_exact_date() {
+        let check = |value: String| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::IF_RANGE, HeaderValue::from_str(&value).unwrap());
+            if_range_holds(&headers, ETAG, at(1_000_000))
+        };
+        assert!(check(ETAG.into()));
+        assert!(!check(format!("W/{ETAG}")));
+        assert!(!check("\"other\"".into()));
+        assert!(check(date(1_000_000)));
+        assert!(!check(date(999_999)));
+    }
+}
