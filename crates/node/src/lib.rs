@@ -209,8 +209,12 @@ impl NativeServer {
         bridge.set_waker(Some(Box::new(move || {
             wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
         })));
-        let engine = Engine::start(config, bridge.clone())
-            .map_err(|e| Error::new(Status::GenericFailure, format!("listen: {e}")))?;
+        let engine = Engine::start(config, bridge.clone()).map_err(|e| {
+            // Release the wake function: a server that never listened must not keep
+            // the process alive.
+            bridge.set_waker(None);
+            Error::new(Status::GenericFailure, format!("listen: {e}"))
+        })?;
         Ok(NativeServer { engine, bridge })
     }
 

@@ -25,6 +25,16 @@ function sendError(res: ServerResponse, status: number, html: boolean, close = f
   res.end(body)
 }
 
+/** The path and query of an absolute-form request-target, as the native engine routes it. */
+function originForm(target: string): string {
+  try {
+    const url = new URL(target)
+    return url.pathname + url.search
+  } catch {
+    return target
+  }
+}
+
 /** After the engine answered in the handler's place, the handler's own calls do nothing. */
 function silence(res: ServerResponse): void {
   const self = res as unknown as Record<string, unknown>
@@ -83,6 +93,10 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
     },
     (req: Req, res) => {
       res.setHeader('server', SERVER_NAME)
+      // node:http emits 'error' for a write after end; without a listener that would
+      // take the process down.
+      res.on('error', (error) => console.error(`skitai: response error on ${req.method} ${req.url}:`, error.message))
+      if (req.url !== undefined && !req.url.startsWith('/')) req.url = originForm(req.url)
       const originalUrl = req.url ?? '/'
       const path = pathOf(originalUrl)
       const group = table.route(path)
