@@ -33,6 +33,10 @@ for (const engine of ENGINES) {
             res.setHeader('content-type', 'text/plain')
             res.end('the same for GET and HEAD')
           })
+          app.mount('/bad-reason', (_req, res) => {
+            res.statusMessage = 'OK\r\nx-injected: yes'
+            res.end('never')
+          })
           app.mount('/reason', (_req, res) => {
             if (res.statusCode === 200) res.writeHead(299, 'Custom Reason')
             res.end('with a reason')
@@ -65,6 +69,18 @@ for (const engine of ENGINES) {
       const { text } = await raw(s.port, ['GET /reason HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'])
       assert.match(text, /^HTTP\/1\.1 299 Custom Reason\r\n/)
       assert.match(text, /with a reason/)
+    })
+
+    test('a reason phrase with a line break is refused, not sent', async () => {
+      const errors = console.error
+      console.error = () => {}
+      try {
+        const { text } = await raw(s.port, ['GET /bad-reason HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'])
+        assert.doesNotMatch(text, /x-injected/i)
+        assert.doesNotMatch(text, /never/)
+      } finally {
+        console.error = errors
+      }
     })
 
     test('keep-alive reuses one connection', async () => {

@@ -14,7 +14,12 @@ function logHandlerError(req: SkitaiRequest, error: unknown): void {
 export function invoke(handler: NodeHandler, req: SkitaiRequest, res: SkitaiResponse, fail: FailureHandler): void {
   const onError = (error: unknown): void => {
     logHandlerError(req, error)
-    fail(error)
+    try {
+      fail(error)
+    } catch (failure) {
+      // Answering the failure failed too (a response left half-built): log, go on.
+      logHandlerError(req, failure)
+    }
   }
   try {
     const result = handler(req, res) as PromiseLike<unknown> | undefined

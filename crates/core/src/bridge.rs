@@ -66,6 +66,16 @@ struct Pending {
     credit: Option<Arc<Credit>>,
 }
 
+impl Pending {
+    /// Out of the table: a body pump waiting for JS to read must stop waiting.
+    fn retired(self) -> Pending {
+        if let Some(credit) = &self.credit {
+            credit.close();
+        }
+        self
+    }
+}
+
 pub type ReplyReceiver = oneshot::Receiver<Response<ResponseBody>>;
 
 pub struct Bridge {
@@ -190,11 +200,7 @@ impl Bridge {
     }
 
     fn remove(&self, id: u64) -> Option<Pending> {
-        let entry = lock(&self.pending).remove(&id);
-        if let Some(credit) = entry.as_ref().and_then(|e| e.credit.as_ref()) {
-            credit.close();
-        }
-        entry
+        lock(&self.pending).remove(&id).map(Pending::retired)
     }
 
     /// The client is gone (or hyper dropped the exchange): tell JS if it still cares.
@@ -243,38 +249,45 @@ impl Bridge {
         end: bool,
     ) -> bool {
         let mut pending = lock(&self.pending);
-        let Some(entry) = pending.get_mut(&id) else {
-            return false;
-        };
-        if !matches!(entry.reply, Reply::Head(_)) {
-            return false;
-        }
-        let mut below_mark = true;
-        let (reply, response_body) = if end {
-            let Some(entry) = pending.remove(&id) else {
+        let (tx, response_body, below_mark) = if end {
+            // One map operation on the common path: a whole response in one call.
+            match pending.remove(&id) {
+                Some(
+                    entry @ Pending {
+                        reply: Reply::Head(_),
+                        ..
+                    },
+                ) => {
+                    let Reply::Head(tx) = entry.retired().reply else {
+                        return false;
+                    };
+                    (tx, ResponseBody::full(body), true)
+                }
+                Some(streaming) => {
+                    pending.insert(id, streaming);
+                    return false;
+                }
+                None => return false,
+            }
+        } else {
+            let Some(entry) = pending.get_mut(&id) else {
                 return false;
             };
-            if let Some(credit) = &entry.credit {
-                credit.close();
+            if !matches!(entry.reply, Reply::Head(_)) {
+                return false;
             }
-            (entry.reply, ResponseBody::full(body))
-        } else {
             let (writer, stream) = body::stream(self.clone(), id);
-            below_mark = writer.write(body);
-            (
-                std::mem::replace(&mut entry.reply, Reply::Streaming(writer)),
-                ResponseBody::Stream(stream),
-            )
+            let below_mark = writer.write(body);
+            let Reply::Head(tx) = std::mem::replace(&mut entry.reply, Reply::Streaming(writer))
+            else {
+                return false;
+            };
+            (tx, ResponseBody::Stream(stream), below_mark)
         };
         drop(pending);
-        match reply {
-            Reply::Head(tx) => {
-                tx.send(build_response(status, headers, response_body))
-                    .is_ok()
-                    && below_mark
-            }
-            Reply::Streaming(_) => false,
-        }
+        tx.send(build_response(status, headers, response_body))
+            .is_ok()
+            && below_mark
     }
 
     /// Queue a body chunk of a started response; false when JS should wait for 'drain'.

@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 
 use crate::body::ResponseBody;
 use crate::bridge::Bridge;
-use crate::error_page::{error_response, wants_html};
+use crate::error_page::error_response;
 use crate::record::{self, RequestBody};
 use crate::request_body::{self, Credit};
 use crate::service::Shared;
@@ -48,9 +48,9 @@ pub async fn to_js(
     peer: &Bytes,
     handler: u32,
     req: Request<Incoming>,
+    html: bool,
 ) -> Response<ResponseBody> {
     let config = &shared.config;
-    let html = wants_html(req.headers());
     if declared_length(&req).is_some_and(|n| n > config.max_body_size) {
         tokio::spawn(request_body::discard(req.into_body(), config.keep_alive));
         return error_response(StatusCode::PAYLOAD_TOO_LARGE, html);

@@ -42,7 +42,7 @@ async fn to_group(
     shared: &Shared,
     peer: &Bytes,
     group: &Group,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<ResponseBody> {
     let readable = matches!(*req.method(), Method::GET | Method::HEAD);
     if readable && !group.sites.is_empty() {
@@ -59,17 +59,15 @@ async fn to_group(
                 return response;
             }
         }
-        let req = Request::from_parts(parts, body);
-        return match group.app {
-            Some(handler) => dispatch::to_js(shared, peer, handler, req).await,
-            None => error_response(StatusCode::NOT_FOUND, wants_html(req.headers())),
-        };
+        req = Request::from_parts(parts, body);
     }
+    let html = wants_html(req.headers());
     match group.app {
-        Some(handler) => dispatch::to_js(shared, peer, handler, req).await,
+        Some(handler) => dispatch::to_js(shared, peer, handler, req, html).await,
+        // Only directories here, and none had the file.
+        None if readable => error_response(StatusCode::NOT_FOUND, html),
         None => {
-            let mut response =
-                error_response(StatusCode::METHOD_NOT_ALLOWED, wants_html(req.headers()));
+            let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, html);
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));

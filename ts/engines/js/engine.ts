@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { errorBody, wantsHtml } from '../../errors.js'
 import { invoke } from '../../invoke.js'
@@ -16,7 +16,8 @@ function sendError(res: ServerResponse, status: number, html: boolean, close = f
     return
   }
   const { contentType, body } = errorBody(status, html)
-  res.writeHead(status, {
+  // The engine's own reason phrase: the handler's may be what failed.
+  res.writeHead(status, STATUS_CODES[status], {
     'content-type': contentType,
     'content-length': Buffer.byteLength(body),
     ...(status === 503 ? { 'retry-after': '1' } : {}),

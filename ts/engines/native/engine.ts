@@ -34,8 +34,9 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     }
     const res = new NativeResponse(context, req)
     invoke(mount.handler, req, res, () => res.fail(500))
-    // Only requests still owed an answer or a body need to be found again by id.
-    if (!res.writableEnded || kind === BodyKind.Stream) live.set(id, res)
+    // Only requests still owed an answer need to be found again by id. Once the
+    // answer is complete the engine stops feeding the body too.
+    if (!res.writableEnded) live.set(id, res)
     return headerStart + count * 2
   }
 
@@ -63,7 +64,6 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
           break
         case 'E':
           res?.req.onEnd()
-          if (res?.writableEnded) live.delete(res.req.id)
           at += 2
           break
         case 'W':

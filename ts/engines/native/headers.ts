@@ -23,6 +23,13 @@ export function validateHeader(name: string, value: unknown): void {
   }
 }
 
+/** node:http's check of `statusMessage` when it is sent. */
+export function validateReason(reason: string): void {
+  if (INVALID_VALUE_CHAR.test(reason)) {
+    throw codedError(TypeError, 'ERR_INVALID_CHAR', 'Invalid character in statusMessage')
+  }
+}
+
 /** Headers node:http keeps only the first of, when a request repeats them. */
 const SINGLE = new Set([
   'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host',

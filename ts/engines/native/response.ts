@@ -2,7 +2,7 @@ import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http'
 import { Stream } from 'node:stream'
 import type { SkitaiResponse } from '../../types.js'
 import type { Body, NativeServer } from './addon.js'
-import { validateHeader } from './headers.js'
+import { validateHeader, validateReason } from './headers.js'
 import type { NativeRequest } from './request.js'
 
 type HeaderValue = string | string[]
@@ -125,12 +125,7 @@ export class NativeResponse extends Stream implements SkitaiResponse {
       throw Object.assign(new RangeError(`Invalid status code: ${statusCode}`), { code: 'ERR_HTTP_INVALID_STATUS_CODE' })
     }
     this.statusCode = statusCode
-    if (typeof reason === 'string') {
-      if (/[^\t\x20-\x7e\x80-\xff]/.test(reason)) {
-        throw Object.assign(new TypeError('Invalid character in statusMessage'), { code: 'ERR_INVALID_CHAR' })
-      }
-      this.statusMessage = reason
-    }
+    if (typeof reason === 'string') this.statusMessage = reason
     else headers = reason
     if (Array.isArray(headers)) {
       for (let i = 0; i + 1 < headers.length; i += 2) this.setHeader(String(headers[i]), headers[i + 1] as string)
@@ -245,7 +240,12 @@ export class NativeResponse extends Stream implements SkitaiResponse {
 
   /** `name\nvalue\n` for every header, as the engine reads them (`:reason` first for a custom reason phrase). */
   private headerBlock(): string {
-    let block = this.statusMessage === '' ? '' : `:reason\n${this.statusMessage}\n`
+    let block = ''
+    if (this.statusMessage !== '') {
+      // Checked here, as it is sent: a newline would corrupt the block.
+      validateReason(this.statusMessage)
+      block = `:reason\n${this.statusMessage}\n`
+    }
     const headers = this.outHeaders
     if (headers === undefined) return block
     for (const name in headers) {

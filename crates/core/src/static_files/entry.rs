@@ -56,12 +56,10 @@ pub struct Sibling {
 pub struct Entry {
     pub path: PathBuf,
     pub stamp: Stamp,
-    pub etag: String,
-    pub content_type: String,
     /// The identity representation's headers, formatted once.
-    pub etag_value: HeaderValue,
+    pub etag: HeaderValue,
     pub last_modified: HeaderValue,
-    pub content_type_value: HeaderValue,
+    pub content_type: HeaderValue,
     pub compressible: bool,
     pub data: Option<Bytes>,
     /// gzip of `data`, made on first demand.
@@ -110,16 +108,13 @@ impl Entry {
                 }
             }
         }
-        let etag = etag(&stamp);
         let header = |text: &str| HeaderValue::from_str(text).map_err(std::io::Error::other);
         Ok(Entry {
-            etag_value: header(&etag)?,
+            etag: header(&etag(&stamp))?,
             last_modified: header(&httpdate::fmt_http_date(stamp.modified))?,
-            content_type_value: header(&content_type)?,
-            etag,
+            content_type: header(&content_type)?,
             path,
             stamp,
-            content_type,
             compressible,
             data,
             gzip: OnceLock::new(),
@@ -128,11 +123,12 @@ impl Entry {
     }
 
     /// The ETag of this file in `encoding` (each representation has its own).
-    pub fn etag_for(&self, encoding: Option<&str>) -> String {
-        match encoding {
-            None => self.etag.clone(),
-            Some(e) => format!("{}-{e}\"", self.etag.trim_end_matches('"')),
-        }
+    pub fn etag_for(&self, encoding: Option<&str>) -> HeaderValue {
+        let Some(e) = encoding else {
+            return self.etag.clone();
+        };
+        let base = self.etag.to_str().unwrap_or_default().trim_end_matches('"');
+        HeaderValue::from_str(&format!("{base}-{e}\"")).unwrap_or_else(|_| self.etag.clone())
     }
 
     pub fn gzipped(&self) -> Option<&Bytes> {

@@ -212,7 +212,10 @@ fn multipart(entry: &Entry, ranges: &[ByteRange], parts: Vec<Bytes>) -> (String,
         body.extend_from_slice(
             format!(
                 "--{boundary}\r\ncontent-type: {}\r\ncontent-range: bytes {}-{}/{}\r\n\r\n",
-                entry.content_type, range.start, range.end, entry.stamp.len
+                entry.content_type.to_str().unwrap_or_default(),
+                range.start,
+                range.end,
+                entry.stamp.len
             )
             .as_bytes(),
         );
@@ -252,17 +255,12 @@ async fn respond(
         Some(Encoding::Gzip) => Some("gzip"),
         None => None,
     };
-    let etag = entry.etag_for(coding_name);
+    let etag_value = entry.etag_for(coding_name);
+    let etag = etag_value.to_str().unwrap_or_default();
 
     let mut response = Response::new(ResponseBody::empty());
     let out = response.headers_mut();
-    out.insert(
-        header::ETAG,
-        match coding_name {
-            None => entry.etag_value.clone(),
-            Some(_) => value(&etag),
-        },
-    );
+    out.insert(header::ETAG, etag_value.clone());
     out.insert(header::LAST_MODIFIED, entry.last_modified.clone());
     if let Some(cache_control) = max_age {
         out.insert(header::CACHE_CONTROL, cache_control.clone());
@@ -271,7 +269,7 @@ async fn respond(
         out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
 
-    match conditional::evaluate(&parts.method, headers, &etag, entry.stamp.modified) {
+    match conditional::evaluate(&parts.method, headers, etag, entry.stamp.modified) {
         Precondition::Proceed => {}
         Precondition::NotModified => {
             *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -282,7 +280,7 @@ async fn respond(
         }
     }
     let ranges = if ranges != Ranges::Whole
-        && !conditional::if_range_holds(headers, &etag, entry.stamp.modified)
+        && !conditional::if_range_holds(headers, etag, entry.stamp.modified)
     {
         Ranges::Whole
     } else {
@@ -304,7 +302,7 @@ async fn respond(
             let r = list[0];
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             let out = response.headers_mut();
-            out.insert(header::CONTENT_TYPE, entry.content_type_value.clone());
+            out.insert(header::CONTENT_TYPE, entry.content_type.clone());
             out.insert(
                 header::CONTENT_RANGE,
                 value(&format!("bytes {}-{}/{size}", r.start, r.end)),
@@ -343,7 +341,7 @@ async fn whole(
     headers: &HeaderMap,
 ) -> Response<ResponseBody> {
     let out = response.headers_mut();
-    out.insert(header::CONTENT_TYPE, entry.content_type_value.clone());
+    out.insert(header::CONTENT_TYPE, entry.content_type.clone());
     let body = match encoding {
         None => match &entry.data {
             Some(data) => Some(ResponseBody::full(data.clone())),
