@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
+import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { ENGINES, serve, type Running } from './helpers.js'
 
@@ -69,7 +70,7 @@ for (const engine of ENGINES) {
       async function* parts() {
         for (let at = 0; at < body.length; at += 100_000) yield body.subarray(at, at + 100_000)
       }
-      const up = await request(`${s.url}/digest`, { method: 'PUT', body: parts() })
+      const up = await request(`${s.url}/digest`, { method: 'PUT', body: Readable.from(parts()) })
       assert.deepEqual(await up.body.json(), { length: body.length, sha: sha(body) })
     })
   })

@@ -96,5 +96,5 @@ for (const engine of ENGINES) {
 test('mounting something that is not a handler names the problem', () => {
   const app = new Skitai()
   assert.throws(() => app.mount('/x', 42 as never), /cannot mount number at '\/x'/)
-  assert.throws(() => app.mount('/x', { get: 1 } as never), /expected a \(req, res\) function or an object with fetch/)
+  assert.throws(() => app.mount('/x', { get: 1 } as never), /expected a \(req, res\) function, an Express or Koa app, or an object with fetch/)
 })

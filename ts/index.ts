@@ -2,10 +2,14 @@ import { Skitai } from './skitai.js'
 
 export { Skitai } from './skitai.js'
 export { VERSION } from './version.js'
+export { Preference } from './preference.js'
+export { AppLoadError } from './modules.js'
 export type {
   EngineName,
   EngineStats,
   FetchApp,
+  KoaLikeApp,
+  NextApp,
   Mountable,
   NodeHandler,
   RunOptions,

@@ -1,17 +1,23 @@
 import { realpathSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { chainApps } from './adapters/chain.js'
+import { toHandler } from './adapters/detect.js'
+import { loadModule, moduleSpec, type ModuleSpec } from './modules.js'
+import { applyPreference, type Preference } from './preference.js'
 import type { Mountable, NodeHandler } from './types.js'
-import { toNodeHandler } from './adapters/detect.js'
 
-/** One mount as given: an app, or static directories (canonical paths). */
+/** One mount as given: an app (or a module that exports one), or static directories (canonical paths). */
 export interface Mount {
   /** Normalised: leading slash, no trailing slash, '/' for the root. */
   prefix: string
-  handler?: NodeHandler
+  /** Ready to run; for a module mount, once load() has imported it. */
+  app?: NodeHandler
+  module?: ModuleSpec
+  preference?: Preference
   roots?: string[]
 }
 
-/** Everything mounted at one prefix: static sites first for GET/HEAD, then the first app. */
+/** Everything mounted at one prefix: static sites first for GET/HEAD, then the apps in mount order. */
 export interface Group {
   prefix: string
   sites: string[][]
@@ -59,15 +65,51 @@ export class MountTable {
   /** Cache-Control max-age for static files, by path prefix. */
   readonly maxAges: Array<{ prefix: string; seconds: number }> = []
 
-  add(prefix: string, target: Mountable | string | string[]): void {
+  /** The apps of each prefix, chained; built once everything is loaded. */
+  private chains = new Map<string, NodeHandler>()
+
+  add(prefix: string, target: Mountable | string | string[], preference?: Preference): void {
     const normalized = normalizePrefix(prefix)
-    if (typeof target === 'string' || Array.isArray(target)) {
+    const module = typeof target === 'string' ? moduleSpec(target) : undefined
+    if (module) {
+      this.mounts.push({ prefix: normalized, module, preference })
+    } else if (typeof target === 'string' || Array.isArray(target)) {
       const dirs = Array.isArray(target) ? target : [target]
       if (dirs.length === 0) throw new TypeError(`cannot mount an empty list of directories at '${prefix}'`)
       this.mounts.push({ prefix: normalized, roots: dirs.map((d) => directory(prefix, d)) })
     } else {
-      this.mounts.push({ prefix: normalized, handler: toNodeHandler(target, prefix) })
+      if (preference) applyPreference(target, preference)
+      this.mounts.push({ prefix: normalized, app: toHandler(target, prefix), preference })
     }
+    this.chains.clear()
+  }
+
+  /** Import the module mounts (in the process that serves); errors are AppLoadErrors naming file and export. */
+  async load(): Promise<void> {
+    for (const mount of this.mounts) {
+      if (mount.module === undefined || mount.app !== undefined) continue
+      const target = await loadModule(mount.module, mount.prefix)
+      if (mount.preference) applyPreference(target, mount.preference)
+      mount.app = toHandler(target as Mountable, mount.prefix)
+    }
+    this.chains.clear()
+  }
+
+  /** The handler serving `prefix`: its apps tried in mount order. */
+  appAt(prefix: string): NodeHandler | undefined {
+    let chain = this.chains.get(prefix)
+    if (chain === undefined) {
+      const apps: NodeHandler[] = []
+      for (const m of this.mounts) {
+        if (m.prefix !== prefix || m.roots) continue
+        if (m.app === undefined) throw new Error(`skitai: '${m.module?.given}' at '${prefix}' is not loaded yet`)
+        apps.push(m.app)
+      }
+      if (apps.length === 0) return undefined
+      chain = chainApps(apps)
+      this.chains.set(prefix, chain)
+    }
+    return chain
   }
 
   setMaxAge(prefix: string, seconds: number): void {
@@ -82,12 +124,8 @@ export class MountTable {
       if (prefixMatches(m.prefix, path) && (best === undefined || m.prefix.length > best.length)) best = m.prefix
     }
     if (best === undefined) return undefined
-    const group: Group = { prefix: best, sites: [] }
-    for (const m of this.mounts) {
-      if (m.prefix !== best) continue
-      if (m.roots) group.sites.push(m.roots)
-      else group.app ??= m.handler
-    }
+    const group: Group = { prefix: best, sites: [], app: this.appAt(best) }
+    for (const m of this.mounts) if (m.prefix === best && m.roots) group.sites.push(m.roots)
     return group
   }
 

@@ -1,5 +1,6 @@
 import { listen } from './engines/select.js'
 import { MountTable } from './mounts.js'
+import { Preference } from './preference.js'
 import type { Mountable, RunOptions, Server } from './types.js'
 import { SERVER_NAME, VERSION } from './version.js'
 
@@ -12,12 +13,25 @@ export class Skitai {
   private readonly table = new MountTable()
 
   /**
-   * Serve `target` at `prefix`: a (req, res) function, an object with fetch(), or a
-   * directory (or a list of them, searched in order) of static files.
+   * Serve `target` at `prefix`: a (req, res) function, an Express or Koa app, an
+   * object with fetch(), a module `path[:export]` (imported where it is served), or
+   * a directory (or a list of them, searched in order) of static files. Apps
+   * mounted at the same prefix are tried in mount order. `preference` settings
+   * are set on the app.
    */
-  mount(prefix: string, target: Mountable | string | string[]): this {
-    this.table.add(prefix, target)
+  mount(prefix: string, target: Mountable | string | string[], preference?: Preference): this {
+    this.table.add(prefix, target, preference)
     return this
+  }
+
+  /**
+   * Settings for an app, given to mount(): `debug`, `useReloader` and `config`.
+   * With a callback, it runs with the new preference (the seed's scope form).
+   */
+  preference(scope?: (pref: Preference) => void): Preference {
+    const pref = new Preference()
+    scope?.(pref)
+    return pref
   }
 
   /** `Cache-Control: max-age=<seconds>` on static files under `prefix`. */

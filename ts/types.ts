@@ -1,52 +1,48 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http'
-import type { Readable } from 'node:stream'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 
-/** The request a node-style handler receives: node:http's common surface. */
-export interface SkitaiRequest extends Readable {
-  method: string
+/**
+ * The request a node-style handler receives. Typed as node:http's, which both
+ * engines provide the common surface of (see README, "Handlers"), so Express and
+ * Connect apps, typed against node:http, mount as handlers.
+ */
+export interface SkitaiRequest extends IncomingMessage {
   /** The path below the mount point, with the query string. */
   url: string
+  method: string
   /** The mount prefix ('' at the root), as Express defines it. */
   baseUrl: string
   /** The full request-target as the client sent it. */
   originalUrl: string
-  readonly headers: IncomingHttpHeaders
-  readonly rawHeaders: string[]
-  readonly httpVersion: string
-  readonly httpVersionMajor: number
-  readonly httpVersionMinor: number
-  readonly socket: { remoteAddress?: string; remotePort?: number; encrypted?: boolean }
-  readonly aborted: boolean
-  readonly complete: boolean
 }
 
-/** The response a node-style handler receives: node:http's common surface. */
-export interface SkitaiResponse extends NodeJS.EventEmitter {
-  statusCode: number
-  statusMessage: string
-  readonly headersSent: boolean
-  readonly writableEnded: boolean
-  readonly writableFinished: boolean
-  setHeader(name: string, value: number | string | readonly string[]): this
-  getHeader(name: string): OutgoingHttpHeader | undefined
-  getHeaders(): OutgoingHttpHeaders
-  getHeaderNames(): string[]
-  hasHeader(name: string): boolean
-  removeHeader(name: string): void
-  writeHead(statusCode: number, statusMessage?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this
-  write(chunk: string | Uint8Array, encoding?: BufferEncoding | ((err?: Error | null) => void), callback?: (err?: Error | null) => void): boolean
-  end(chunk?: string | Uint8Array | (() => void), encoding?: BufferEncoding | (() => void), callback?: () => void): this
-}
+/** The response a node-style handler receives: node:http's. */
+export type SkitaiResponse = ServerResponse
 
-/** A node-style handler: `(req, res)` as with node:http. */
-export type NodeHandler = (req: SkitaiRequest, res: SkitaiResponse) => unknown
+/**
+ * A node-style handler: `(req, res)` as with node:http. Express and Connect apps
+ * are ones too. `next` is given when another app is mounted after this one at
+ * the same point: calling it (Express does when no route matched) passes the
+ * request on.
+ */
+export type NodeHandler = (req: SkitaiRequest, res: SkitaiResponse, next?: NextApp) => unknown
+
+/** Hands the request to the app mounted after this one; with an error, answers it as failed. */
+export type NextApp = (error?: unknown) => void
 
 /** A fetch-style app (Hono and friends): `fetch(request) => Response`. */
 export interface FetchApp {
   fetch(request: Request, ...rest: unknown[]): Response | Promise<Response>
 }
 
-export type Mountable = NodeHandler | FetchApp
+/** A Koa application (detected by `callback()`, `use()` and `context`). */
+export interface KoaLikeApp {
+  callback(): (req: IncomingMessage, res: ServerResponse) => unknown
+  use(middleware: never): unknown
+  middleware: unknown[]
+  context: object
+}
+
+export type Mountable = NodeHandler | FetchApp | KoaLikeApp
 
 export type EngineName = 'native' | 'js'
 

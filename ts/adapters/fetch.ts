@@ -1,5 +1,26 @@
-import { Readable } from 'node:stream'
 import type { FetchApp, NodeHandler, SkitaiRequest, SkitaiResponse } from '../types.js'
+
+/**
+ * The request body as a web stream that reads from `req` only when pulled, so a
+ * body the app never read is still there for the next app.
+ */
+function lazyBody(req: SkitaiRequest): ReadableStream<Uint8Array> {
+  let chunks: AsyncIterator<Buffer> | undefined
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        chunks ??= req[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+        const { done, value } = await chunks.next()
+        if (done) controller.close()
+        else controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+      },
+      async cancel() {
+        await chunks?.return?.()
+      },
+    },
+    { highWaterMark: 0 },
+  )
+}
 
 function toRequest(req: SkitaiRequest, signal: AbortSignal): Request {
   const headers = new Headers()
@@ -8,7 +29,7 @@ function toRequest(req: SkitaiRequest, signal: AbortSignal): Request {
   const host = req.headers.host ?? 'localhost'
   const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers, signal }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>
+    init.body = lazyBody(req)
     init.duplex = 'half'
   }
   return new Request(`http://${host}${req.url}`, init)
@@ -47,16 +68,25 @@ async function send(res: SkitaiResponse, response: Response): Promise<void> {
   res.end(held)
 }
 
-/** Serve a fetch-style app through the node-style request/response pair. */
-export function fetchHandler(app: FetchApp): NodeHandler {
-  return async (req, res) => {
+/**
+ * Serve a fetch-style app through the node-style request/response pair. When
+ * another app follows, a 404 for a request whose body was not read passes the
+ * request on to it.
+ */
+export function fetchApp(app: FetchApp): NodeHandler {
+  return async (req, res, next) => {
     const aborter = new AbortController()
     res.once('close', () => {
       if (!res.writableFinished) aborter.abort()
     })
-    const response = await app.fetch(toRequest(req, aborter.signal))
+    const request = toRequest(req, aborter.signal)
+    const response = await app.fetch(request)
     if (!(response instanceof Response)) {
       throw new TypeError(`fetch() must return a Response, got ${response === null ? 'null' : typeof response}`)
+    }
+    if (next !== undefined && response.status === 404 && !request.bodyUsed) {
+      await response.body?.cancel()
+      return next()
     }
     await send(res, response)
   }

@@ -10,6 +10,7 @@ let warned = false
 export async function listen(table: MountTable, options: RunOptions): Promise<Server> {
   const settings = resolveSettings(options)
   const engine = requestedEngine(options)
+  await table.load()
   if (engine === 'js') return listenJs(table, settings)
   if (engine === 'native') return listenNative(table, settings)
   try {

@@ -1,7 +1,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { errorBody, wantsHtml } from '../../errors.js'
-import { invoke } from '../../invoke.js'
+import { failureStatus, invoke } from '../../invoke.js'
 import { pathOf, splitUrl, type Group, type MountTable } from '../../mounts.js'
 import { serveStatic } from '../../static/serve.js'
 import type { EngineStats, Server, SkitaiRequest, SkitaiResponse } from '../../types.js'
@@ -152,7 +152,7 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
       pending--
       clearTimeout(timer)
     })
-    const fail = (): void => sendError(res, 500, html)
+    const fail = (error: unknown): void => sendError(res, failureStatus(error), html)
     invoke(handler, req as unknown as SkitaiRequest, res as unknown as SkitaiResponse, fail)
   }
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {

@@ -1,6 +1,6 @@
-import { splitUrl, type Mount, type MountTable } from '../../mounts.js'
-import { invoke } from '../../invoke.js'
-import type { EngineStats, NodeHandler, Server, ServerAddress } from '../../types.js'
+import { splitUrl, type MountTable } from '../../mounts.js'
+import { failureStatus, invoke } from '../../invoke.js'
+import type { EngineStats, Server, ServerAddress, SkitaiRequest, SkitaiResponse } from '../../types.js'
 import type { EngineSettings } from '../settings.js'
 import { loadAddon, type NativeServer } from './addon.js'
 import { BodyKind, NativeRequest } from './request.js'
@@ -14,12 +14,14 @@ import { NativeResponse, type ResponseContext } from './response.js'
 export function listenNative(table: MountTable, settings: EngineSettings): Promise<Server> {
   const addon = loadAddon()
   const mounts = table.mounts
+  // Every app mount of a prefix serves through the chain of all apps there.
+  const handlers = mounts.map((m) => (m.roots ? undefined : table.appAt(m.prefix)))
   const live = new Map<number, NativeResponse>()
   let onClosed: (() => void) | undefined
 
   const dispatch = (fields: string[], at: number, buffers: Buffer[] | undefined): number => {
     const id = Number(fields[at])
-    const mount = mounts[Number(fields[at + 1])] as Mount & { handler: NodeHandler }
+    const mount = mounts[Number(fields[at + 1])]!
     const originalUrl = fields[at + 3]!
     const body = fields[at + 7]!
     const count = Number(fields[at + 8])
@@ -33,7 +35,8 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
       req.baseUrl = baseUrl
     }
     const res = new NativeResponse(context, req)
-    invoke(mount.handler, req, res, () => res.fail(500))
+    // The native pair has node:http's common surface, not every internal (see README, "Handlers").
+    invoke(handlers[Number(fields[at + 1])]!, req as unknown as SkitaiRequest, res as unknown as SkitaiResponse, (error) => res.fail(failureStatus(error)))
     // Only requests still owed an answer need to be found again by id. Once the
     // answer is complete the engine stops feeding the body too.
     if (!res.writableEnded) live.set(id, res)

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { EventEmitter } from 'node:events'
 import { Readable } from 'node:stream'
-import type { SkitaiRequest } from '../../types.js'
 import type { NativeServer } from './addon.js'
+import { NATIVE } from './brand.js'
 import { joinHeaders } from './headers.js'
 
 export const enum BodyKind {
@@ -54,7 +54,8 @@ export class PeerSocket extends EventEmitter {
  * A request from the native engine. Fields are decoded lazily from the batch
  * text: `headers`, `rawHeaders` and `socket` are built on first use.
  */
-export class NativeRequest extends Readable implements SkitaiRequest {
+export class NativeRequest extends Readable {
+  readonly [NATIVE] = true
   url: string
   baseUrl: string
   complete: boolean
@@ -93,6 +94,31 @@ export class NativeRequest extends Readable implements SkitaiRequest {
 
   get trailers(): Record<string, string> {
     return {}
+  }
+
+  get headersDistinct(): Record<string, string[]> {
+    const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>
+    const end = this.headerStart + this.headerCount * 2
+    for (let i = this.headerStart; i < end; i += 2) (out[this.fields[i]!] ??= []).push(this.fields[i + 1]!)
+    return out
+  }
+
+  get rawTrailers(): string[] {
+    return []
+  }
+
+  get trailersDistinct(): Record<string, string[]> {
+    return {}
+  }
+
+  setTimeout(_ms: number, callback?: () => void): this {
+    if (callback) this.once('timeout', callback)
+    return this
+  }
+
+  /** node:http's way to throw away a body nobody reads. */
+  _dump(): void {
+    if (!this.readableEnded) this.resume()
   }
 
   get httpVersionMajor(): number {

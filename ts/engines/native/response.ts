@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http'
 import { Stream } from 'node:stream'
-import type { SkitaiResponse } from '../../types.js'
 import type { Body, NativeServer } from './addon.js'
+import { NATIVE } from './brand.js'
 import { validateHeader, validateReason } from './headers.js'
 import type { NativeRequest } from './request.js'
 
@@ -35,7 +35,8 @@ function headersSentError(): Error {
  * A response to the native engine. Nothing crosses to Rust until the first
  * write or end, which carries status, headers and body in one call.
  */
-export class NativeResponse extends Stream implements SkitaiResponse {
+export class NativeResponse extends Stream {
+  readonly [NATIVE] = true
   statusCode = 200
   statusMessage = ''
   sendDate = true
@@ -75,6 +76,35 @@ export class NativeResponse extends Stream implements SkitaiResponse {
     return !this.writableEnded && !this.destroyed
   }
 
+  /** Truthy once the head is fixed, as node:http's rendered header (compression checks it). */
+  get _header(): string | null {
+    return this.headersSent ? 'native' : null
+  }
+
+  get writableObjectMode(): boolean {
+    return false
+  }
+
+  get writableLength(): number {
+    return 0
+  }
+
+  get writableHighWaterMark(): number {
+    return 16384
+  }
+
+  get writableCorked(): number {
+    return 0
+  }
+
+  get errored(): Error | null {
+    return null
+  }
+
+  get closed(): boolean {
+    return this.destroyed
+  }
+
   setHeader(name: string, value: number | string | readonly string[]): this {
     if (this.headersSent) throw headersSentError()
     validateHeader(name, value)
@@ -94,6 +124,17 @@ export class NativeResponse extends Stream implements SkitaiResponse {
     return this
   }
 
+  setHeaders(headers: Headers | Map<string, number | string | readonly string[]>): this {
+    if (this.headersSent) throw headersSentError()
+    const cookies: string[] = []
+    for (const [name, value] of headers) {
+      if (name.toLowerCase() === 'set-cookie') cookies.push(...(Array.isArray(value) ? value.map(String) : [String(value)]))
+      else this.setHeader(name, value)
+    }
+    if (cookies.length > 0) this.setHeader('set-cookie', cookies)
+    return this
+  }
+
   getHeader(name: string): OutgoingHttpHeader | undefined {
     return this.outHeaders?.[name.toLowerCase()]
   }
@@ -104,6 +145,10 @@ export class NativeResponse extends Stream implements SkitaiResponse {
 
   getHeaderNames(): string[] {
     return this.outHeaders ? Object.keys(this.outHeaders) : []
+  }
+
+  getRawHeaderNames(): string[] {
+    return this.getHeaderNames()
   }
 
   hasHeader(name: string): boolean {
@@ -211,7 +256,18 @@ export class NativeResponse extends Stream implements SkitaiResponse {
   cork(): void {}
   uncork(): void {}
   writeContinue(): void {}
+  writeProcessing(): void {}
+  writeEarlyHints(_hints: Record<string, string | string[]>, callback?: () => void): void {
+    if (callback) process.nextTick(callback)
+  }
+  assignSocket(): void {}
+  detachSocket(): void {}
   addTrailers(): void {}
+
+  /** What node:http runs when the first write fixes the head; middleware calls it too. */
+  _implicitHeader(): void {
+    this.writeHead(this.statusCode)
+  }
 
   /** The engine's drain event. */
   onDrain(): void {
@@ -233,6 +289,8 @@ export class NativeResponse extends Stream implements SkitaiResponse {
   }
 
   private start(body: Body, end: boolean): boolean {
+    // Middleware that wraps writeHead (on-headers) must see the implicit head, as on node:http.
+    if (!this.headersSent && this.writeHead !== NativeResponse.prototype.writeHead) this._implicitHeader()
     this.started = true
     this.headersSent = true
     return this.context.native.respond(this.req.id, this.statusCode, this.headerBlock(), body, end)
