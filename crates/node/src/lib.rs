@@ -244,6 +244,13 @@ impl NativeServer {
             .respond(id as u64, status, &headers.0, body_bytes(body), end)
     }
 
+    /// The batch listener has run: responses it completed are sent together.
+    #[napi]
+    pub fn end_batch(&self) {
+        self.bridge.count_call();
+        self.bridge.end_batch();
+    }
+
     /// Queue a chunk of a started response; false means wait for the drain event.
     #[napi]
     pub fn write(&self, id: f64, chunk: Either<String, &[u8]>) -> bool {

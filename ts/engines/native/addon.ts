@@ -29,6 +29,8 @@ export interface NativeServer {
   write(id: number, chunk: string | Uint8Array): boolean
   end(id: number, chunk: Body): boolean
   fail(id: number, status: number): boolean
+  /** After the batch listener ran: hand over the whole responses it made. */
+  endBatch(): void
   ack(id: number, bytes: number): void
   stats(): { requests: number; wakes: number; calls: number; pending: number }
   close(graceMs: number): void

@@ -44,6 +44,15 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
   }
 
   const onBatch = (text: string, buffers: Buffer[] | undefined): void => {
+    try {
+      runBatch(text, buffers)
+    } finally {
+      // Whole responses made while running the batch go to the engine together.
+      native.endBatch()
+    }
+  }
+
+  const runBatch = (text: string, buffers: Buffer[] | undefined): void => {
     const fields = text.split('\n')
     const last = fields.length - 1
     let at = 0
