@@ -154,6 +154,7 @@ for (const engine of ENGINES) {
           pref.config.MAX_UPLOAD_SIZE = 1024
         }))
         app.mount('/api', honoApp('hono'))
+        app.mount('/koa-callback', koaApp().callback())
       })
     })
     after(async () => {
@@ -179,6 +180,7 @@ for (const engine of ENGINES) {
       assert.deepEqual(koa.body, { app: 'koa', url: '/hello', path: '/hello', config: { MAX_UPLOAD_SIZE: 1024 } })
       assert.equal(koa.headers.get('x-koa-middleware'), 'ran')
       assert.deepEqual((await json('/api/hello')).body, { app: 'hono', path: '/hello' })
+      assert.deepEqual((await json('/koa-callback/hello')).body, { app: 'koa', url: '/hello', path: '/hello', config: null })
     })
 
     test('express.static, res.sendFile and middleware that wraps writeHead', async () => {
