@@ -14,7 +14,7 @@ export interface Running {
 export async function serve(engine: EngineName, setup: (app: Skitai) => void, options: RunOptions = {}): Promise<Running> {
   const app = new Skitai()
   setup(app)
-  const server = await app.run({ address: '127.0.0.1', port: 0, engine, log: false, ...options })
+  const server = await app.listen({ address: '127.0.0.1', port: 0, engine, log: false, ...options })
   return { server, port: server.port, url: `http://127.0.0.1:${server.port}` }
 }
 

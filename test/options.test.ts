@@ -4,10 +4,10 @@ import { Skitai } from '../ts/index.js'
 import { ENGINES, raw, responses, serve } from './helpers.js'
 
 for (const engine of ENGINES) {
-  describe(`run() options and odd handler calls (${engine})`, () => {
+  describe(`listen() options and odd handler calls (${engine})`, () => {
     test('`ip` is accepted as an alias of `address`', async () => {
       const app = new Skitai().mount('/', (_req, res) => res.end('via ip'))
-      const server = await app.run({ ip: '127.0.0.1', port: 0, engine, log: false })
+      const server = await app.listen({ ip: '127.0.0.1', port: 0, engine, log: false })
       try {
         assert.equal(server.address().address, '127.0.0.1')
         assert.equal(await (await fetch(`http://127.0.0.1:${server.port}/`)).text(), 'via ip')
@@ -18,16 +18,16 @@ for (const engine of ENGINES) {
 
     test('bad options are refused with a message naming them', async () => {
       const app = new Skitai().mount('/', (_req, res) => res.end())
-      await assert.rejects(app.run({ port: 70000, engine, log: false }), /port must be an integer 0-65535/)
-      await assert.rejects(app.run({ port: 0, threads: 0, engine, log: false }), /threads must be a number >= 1/)
-      await assert.rejects(app.run({ port: 0, requestTimeout: -1, engine, log: false }), /requestTimeout must be a number >= 0/)
+      await assert.rejects(app.listen({ port: 70000, engine, log: false }), /port must be an integer 0-65535/)
+      await assert.rejects(app.listen({ port: 0, threads: 0, engine, log: false }), /threads must be a number >= 1/)
+      await assert.rejects(app.listen({ port: 0, requestTimeout: -1, engine, log: false }), /requestTimeout must be a number >= 0/)
     })
 
     test('a port in use is an error, not a crash', async () => {
       const first = await serve(engine, (app) => app.mount('/', (_req, res) => res.end('first')))
       try {
         const app = new Skitai().mount('/', (_req, res) => res.end())
-        await assert.rejects(app.run({ address: '127.0.0.1', port: first.port, engine, log: false }), /EADDRINUSE|in use/i)
+        await assert.rejects(app.listen({ address: '127.0.0.1', port: first.port, engine, log: false }), /EADDRINUSE|in use/i)
         assert.equal(await (await fetch(first.url)).text(), 'first')
       } finally {
         await first.server.close()

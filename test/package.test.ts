@@ -39,7 +39,7 @@ function consumer(name: string, tarballs: string[]): string {
   writeFileSync(
     join(dir, 'serve.mjs'),
     "import skitai from 'skitai'\nskitai.mount('/', (req, res) => res.end('hello from ' + process.env.TAG))\n" +
-      "const server = await skitai.run({ address: '127.0.0.1', port: 0 })\nprocess.on('SIGTERM', () => server.close())\n",
+      "const server = await skitai.listen({ address: '127.0.0.1', port: 0 })\nprocess.on('SIGTERM', () => server.close())\n",
   )
   return dir
 }
@@ -138,7 +138,7 @@ describe('the npm packages', () => {
         "const hello: NodeHandler = (req, res) => { res.setHeader('x-url', req.url); res.end(req.method) }",
         "skitai.mount('/', hello).mount('/api', { fetch: (r: Request) => Response.json({ url: r.url }) })",
         'const other = new Skitai()',
-        "const server: Server = await other.run({ port: 0, engine: 'js', log: false })",
+        "const server: Server = await other.listen({ port: 0, engine: 'js', log: false })",
         'const port: number = server.port',
         'await server.close({ grace: 1 })',
         'export { port }',

@@ -95,6 +95,16 @@ export class MountTable {
     this.chains.clear()
   }
 
+  /** Files of module mounts, for the reloader. */
+  moduleFiles(): string[] {
+    return this.mounts.flatMap((m) => (m.module ? [m.module.file] : []))
+  }
+
+  /** Some mounted app asked for the reloader (`preference().useReloader`). */
+  wantsReloader(): boolean {
+    return this.mounts.some((m) => m.preference?.useReloader === true)
+  }
+
   /** The handler serving `prefix`: its apps tried in mount order. */
   appAt(prefix: string): NodeHandler | undefined {
     let chain = this.chains.get(prefix)

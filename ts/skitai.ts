@@ -1,8 +1,22 @@
+import { basename, dirname, extname, resolve } from 'node:path'
 import { listen } from './engines/select.js'
 import { MountTable } from './mounts.js'
 import { Preference } from './preference.js'
+import { COMMANDS, customOption, helpText, parseCommandLine, UsageError, type CommandLine, type CustomOption } from './process/cli.js'
+import * as daemon from './process/daemon.js'
+import { Master } from './process/master.js'
+import { watchSources } from './process/reloader.js'
+import * as systemd from './process/systemd.js'
+import { resolveIdentity } from './process/users.js'
+import { pidFilePath } from './process/paths.js'
+import { runWorker, workerId } from './process/worker.js'
 import type { Mountable, RunOptions, Server } from './types.js'
 import { SERVER_NAME, VERSION } from './version.js'
+
+/** The script node runs (`node serve.js`, `tsx serve.ts`), absolute. */
+function mainScript(): string {
+  return resolve(process.argv[1] ?? 'skitai')
+}
 
 /**
  * One application server: a mount table and the options to run it with.
@@ -11,6 +25,7 @@ import { SERVER_NAME, VERSION } from './version.js'
 export class Skitai {
   readonly version = VERSION
   private readonly table = new MountTable()
+  private readonly custom: CustomOption[] = []
 
   /**
    * Serve `target` at `prefix`: a (req, res) function, an Express or Koa app, an
@@ -40,8 +55,31 @@ export class Skitai {
     return this
   }
 
-  /** Start serving; resolves once the socket listens. */
-  async run(options: RunOptions = {}): Promise<Server> {
+  /**
+   * A command-line option of the serving script: `addOption('-q', '--qtran', 'help')`
+   * is a flag, `addOption(null, '--temp-dir=TEMP_DIR', 'help', { default })` takes a
+   * value. Values are in `skitai.options['--temp-dir']`; `--help` lists them.
+   */
+  addOption(short: string | null, long: string, description: string, settings: { default?: string } = {}): this {
+    this.custom.push(customOption(short, long, description, settings.default))
+    return this
+  }
+
+  /** The custom options' values from this process's command line (defaults where absent). */
+  get options(): Record<string, string | boolean | undefined> {
+    try {
+      return parseCommandLine(process.argv.slice(2), this.custom).options
+    } catch {
+      // run() reports a bad command line; here, the defaults.
+      return parseCommandLine([], this.custom).options
+    }
+  }
+
+  /**
+   * Serve in this process, without the command line or worker processes (tests,
+   * embedding); resolves once the socket listens.
+   */
+  async listen(options: RunOptions = {}): Promise<Server> {
     const server = await listen(this.table, options)
     if (options.log !== false) {
       const { address, port } = server.address()
@@ -49,5 +87,95 @@ export class Skitai {
       console.log(`skitai: ${SERVER_NAME} serving http://${host}:${port} with the ${server.engine} engine`)
     }
     return server
+  }
+
+  /**
+   * Run the service as the command line says (`node serve.js [COMMAND] [OPTION]...`,
+   * options there override these): in the console, a master that binds the socket
+   * and forks `workers` processes of this script; or a daemon, or systemd command.
+   * In a worker, serves the inherited socket. Resolves once serving.
+   */
+  async run(options: RunOptions = {}): Promise<void> {
+    const script = mainScript()
+    let line: CommandLine
+    try {
+      line = parseCommandLine(process.argv.slice(2), this.custom)
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error
+      console.error(`${basename(script)}: ${error.message}\nTry '${basename(script)} --help'.`)
+      process.exit(2)
+    }
+    if (line.help) {
+      process.stdout.write(helpText(script, this.custom))
+      process.exit(0)
+    }
+    if (line.version) {
+      console.log(`${SERVER_NAME} (node ${process.version})`)
+      process.exit(0)
+    }
+    const settings: RunOptions = {
+      ...options,
+      ...(line.address !== undefined ? { address: line.address } : {}),
+      ...(line.port !== undefined ? { port: line.port } : {}),
+      ...(line.threads !== undefined ? { threads: line.threads } : {}),
+      ...(line.workers !== undefined ? { workers: line.workers } : {}),
+    }
+    const name = line.name ?? options.name ?? basename(script, extname(script))
+    if (workerId() !== undefined) {
+      await runWorker((o) => this.listen(o), settings, name)
+      return
+    }
+    const grace = settings.grace ?? 30
+    const args = line.passOn
+    const plan = { name, script, execArgv: process.execArgv, args, grace }
+    switch (line.command) {
+      case 'start':
+        return process.exit(await daemon.start(plan))
+      case 'stop':
+        return process.exit(await daemon.stop(plan))
+      case 'status':
+        return process.exit(daemon.status(plan))
+      case 'restart':
+        return process.exit(await daemon.restart(plan))
+      case 'install':
+      case 'update': {
+        // Under sudo without --user, the workers run as the user who called sudo.
+        const sudoUser = line.user === undefined ? process.env.SUDO_USER : undefined
+        const baked = sudoUser ? [...args, '--user', sudoUser] : args
+        return process.exit(systemd.install({ ...plan, args: baked }, line.command === 'update'))
+      }
+      case 'uninstall':
+      case 'remove':
+        return process.exit(systemd.uninstall(name))
+      case undefined:
+        break
+      default:
+        throw new Error(`unhandled command ${String(line.command satisfies never)} of ${Object.keys(COMMANDS).join(', ')}`)
+    }
+    let identity
+    try {
+      identity = resolveIdentity(line.user, line.group)
+    } catch (error) {
+      console.error(`${basename(script)}: ${(error as Error).message}`)
+      process.exit(2)
+    }
+    const reloader = line.devel || this.table.wantsReloader()
+    const master = new Master({
+      ...plan,
+      address: settings.address ?? settings.ip ?? '0.0.0.0',
+      port: settings.port ?? 5000,
+      workers: settings.workers ?? 1,
+      identity: identity?.uid === 0 && line.user === 'root' ? undefined : identity,
+      pidFile: process.env.SKITAI_DAEMON === '1' ? pidFilePath(name) : undefined,
+      log: settings.log !== false,
+      watch: reloader
+        ? (reload) =>
+            watchSources([dirname(script), ...this.table.moduleFiles().map((f) => dirname(f))], (file) => {
+              console.error(`skitai: ${file} changed; reloading the workers`)
+              reload()
+            })
+        : undefined,
+    })
+    await master.start()
   }
 }

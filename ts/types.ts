@@ -68,9 +68,16 @@ export interface RunOptions {
   maxHeaderSize?: number
   /** Requests allowed to wait for JS at once (503 beyond); default 8192. */
   maxPending?: number
+  /** Service name: process titles, pid and log files, systemd unit; default the script's name. */
   name?: string
+  /** Worker processes run() forks; default 1. */
+  workers?: number
+  /** Seconds in-flight requests get on a graceful stop or reload before they are cut; default 30. */
+  grace?: number
   /** Print the startup line (engine, version, address); default true. */
   log?: boolean
+  /** Serve this inherited, bound socket instead of binding address/port (what workers get). */
+  fd?: number
 }
 
 export interface EngineStats {

@@ -13,6 +13,6 @@ if (process.env.ENGINE === 'node') {
 } else {
   const skitai = new Skitai()
   skitai.mount('/', app)
-  await skitai.run({ address: '127.0.0.1', port, engine: process.env.ENGINE, threads: 1 })
+  await skitai.listen({ address: '127.0.0.1', port, engine: process.env.ENGINE, threads: 1 })
   console.log('ready')
 }

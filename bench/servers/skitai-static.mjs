@@ -3,5 +3,5 @@ import { Skitai } from '../../dist/index.js'
 
 const app = new Skitai()
 app.mount('/', process.env.WWW)
-await app.run({ address: '127.0.0.1', port: Number(process.env.PORT), engine: process.env.ENGINE, threads: 1, log: false })
+await app.listen({ address: '127.0.0.1', port: Number(process.env.PORT), engine: process.env.ENGINE, threads: 1, log: false })
 console.log('ready')

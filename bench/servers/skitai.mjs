@@ -12,5 +12,5 @@ app.mount('/json', (_req, res) => {
   res.end(JSON.stringify({ message: 'Hello, World!' }))
 })
 app.mount('/__stats', (_req, res) => res.end(JSON.stringify(server.stats())))
-server = await app.run({ address: '127.0.0.1', port: Number(process.env.PORT), engine: process.env.ENGINE, threads: 1 })
+server = await app.listen({ address: '127.0.0.1', port: Number(process.env.PORT), engine: process.env.ENGINE, threads: 1 })
 console.log('ready')

@@ -11,6 +11,8 @@ export interface EngineSettings {
   maxBodySize: number
   maxHeaderSize: number
   maxPending: number
+  /** A socket the master bound, inherited by this worker (instead of address/port). */
+  fd?: number
 }
 
 function positive(name: string, value: number | undefined, fallback: number, min = 0): number {
@@ -34,6 +36,7 @@ export function resolveSettings(options: RunOptions): EngineSettings {
     maxBodySize: positive('maxBodySize', options.maxBodySize, 64 * 1024 * 1024),
     maxHeaderSize: positive('maxHeaderSize', options.maxHeaderSize, 16 * 1024, 1024),
     maxPending: Math.floor(positive('maxPending', options.maxPending, 8192, 1)),
+    fd: options.fd,
   }
 }
 

@@ -11,8 +11,9 @@ pub enum Listen {
         port: u16,
         backlog: u32,
     },
-    /// Serve an already listening socket inherited from a parent process.
-    Fd(i32),
+    /// Serve a socket the parent process bound (the master of the workers); it
+    /// is put in the listening state here, which is harmless if it already is.
+    Fd { fd: i32, backlog: u32 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -26,7 +26,7 @@ pub struct Engine {
 }
 
 fn bind(listen: &Listen) -> io::Result<StdListener> {
-    let listener = match listen {
+    let listener: StdListener = match listen {
         Listen::Address {
             host,
             port,
@@ -52,13 +52,15 @@ fn bind(listen: &Listen) -> io::Result<StdListener> {
             socket.into()
         }
         #[cfg(unix)]
-        Listen::Fd(fd) => {
+        Listen::Fd { fd, backlog } => {
             use std::os::fd::FromRawFd;
             // SAFETY: the parent process handed us this descriptor to own.
-            unsafe { StdListener::from_raw_fd(*fd) }
+            let socket = unsafe { Socket::from_raw_fd(*fd) };
+            socket.listen(i32::try_from(*backlog).unwrap_or(i32::MAX))?;
+            socket.into()
         }
         #[cfg(not(unix))]
-        Listen::Fd(_) => {
+        Listen::Fd { .. } => {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "fd listen needs unix",

@@ -1,6 +1,8 @@
 //! The Node binding: config in, batches of requests out, responses in. No HTTP
 //! logic lives here; it converts values and forwards to `skitai_core`.
 
+pub mod notify;
+
 use std::ptr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +61,10 @@ pub struct EngineStats {
 fn config_from(options: EngineOptions) -> Result<Config> {
     let defaults = Config::default();
     let listen = match options.fd {
-        Some(fd) => Listen::Fd(fd),
+        Some(fd) => Listen::Fd {
+            fd,
+            backlog: options.backlog.unwrap_or(511),
+        },
         None => Listen::Address {
             host: options.host.unwrap_or_else(|| "0.0.0.0".into()),
             port: u16::try_from(options.port.unwrap_or(5000))

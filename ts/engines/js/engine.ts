@@ -167,7 +167,8 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
 
   return new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen({ host: settings.address, port: settings.port, backlog: settings.backlog }, () => {
+    const where = settings.fd === undefined ? { host: settings.address, port: settings.port } : { fd: settings.fd }
+    server.listen({ ...where, backlog: settings.backlog }, () => {
       server.off('error', reject)
       const { address, port } = server.address() as AddressInfo
       let closing: Promise<void> | undefined

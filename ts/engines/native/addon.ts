@@ -41,6 +41,8 @@ export type BatchListener = (text: string, buffers: Buffer[] | undefined) => voi
 
 export interface Addon {
   NativeServer: new (options: NativeOptions, onBatch: BatchListener) => NativeServer
+  /** sd_notify to $NOTIFY_SOCKET; false when it is unset. */
+  notifySystemd(state: string): boolean
 }
 
 /** napi-rs's name for this platform: linux-x64-gnu, darwin-arm64, win32-x64-msvc, ... */

@@ -98,8 +98,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
 
   const native: NativeServer = new addon.NativeServer(
     {
-      host: settings.address,
-      port: settings.port,
+      ...(settings.fd === undefined ? { host: settings.address, port: settings.port } : { fd: settings.fd }),
       backlog: settings.backlog,
       threads: settings.threads,
       keepAliveMs: settings.keepAlive * 1000,
