@@ -208,6 +208,42 @@ for (const engine of ENGINES) {
   })
 }
 
+describe('privileges and systemd notification', () => {
+  test('--user nobody: the workers run as nobody, the master stays root', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
+    const s = await startService('native', ['--workers', '1', '--user', 'nobody'])
+    try {
+      const reply = await s.get()
+      const uid = (pid: number): number => Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])
+      const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim())
+      assert.equal(uid(reply.pid), nobody)
+      assert.equal(uid(s.master.pid!), 0)
+    } finally {
+      s.master.kill('SIGTERM')
+      await exited(s.master)
+    }
+  })
+
+  test('READY=1 reaches NOTIFY_SOCKET once the workers serve', { skip: spawnSync('python3', ['--version']).error ? 'needs python3 for a unix datagram socket' : false }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skitai-notify-'))
+    const socketPath = join(dir, 'notify.sock')
+    const receiver = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("bound", flush=True)\nprint(s.recv(4096).decode().replace("\\n", " "), flush=True)', socketPath], { stdio: ['ignore', 'pipe', 'inherit'] })
+    started.push(receiver)
+    let received = ''
+    receiver.stdout!.on('data', (d: Buffer) => (received += d.toString()))
+    await waitFor('the receiving socket', () => (received.includes('bound') ? true : undefined))
+    const s = await startService('native', ['--workers', '1'], { NOTIFY_SOCKET: socketPath })
+    try {
+      await waitFor('READY=1', () => (/READY=1/.test(received) ? true : undefined))
+      assert.match(received, new RegExp(`MAINPID=${s.master.pid}`))
+    } finally {
+      s.master.kill('SIGTERM')
+      await exited(s.master)
+      receiver.kill()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('command line', () => {
   const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', SERVICE, ...args], { encoding: 'utf8', timeout: 30_000 })
 

@@ -1,7 +1,7 @@
 import { realpathSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { chainApps } from './adapters/chain.js'
-import { toHandler } from './adapters/detect.js'
+import { prepareApp, toHandler } from './adapters/detect.js'
 import { loadModule, moduleSpec, type ModuleSpec } from './modules.js'
 import { applyPreference, type Preference } from './preference.js'
 import type { Mountable, NodeHandler } from './types.js'
@@ -12,6 +12,8 @@ export interface Mount {
   prefix: string
   /** Ready to run; for a module mount, once load() has imported it. */
   app?: NodeHandler
+  /** What was mounted (or the module's export), before adapting. */
+  target?: unknown
   module?: ModuleSpec
   preference?: Preference
   roots?: string[]
@@ -79,7 +81,7 @@ export class MountTable {
       this.mounts.push({ prefix: normalized, roots: dirs.map((d) => directory(prefix, d)) })
     } else {
       if (preference) applyPreference(target, preference)
-      this.mounts.push({ prefix: normalized, app: toHandler(target, prefix), preference })
+      this.mounts.push({ prefix: normalized, app: toHandler(target, prefix), target, preference })
     }
     this.chains.clear()
   }
@@ -87,10 +89,13 @@ export class MountTable {
   /** Import the module mounts (in the process that serves); errors are AppLoadErrors naming file and export. */
   async load(): Promise<void> {
     for (const mount of this.mounts) {
-      if (mount.module === undefined || mount.app !== undefined) continue
-      const target = await loadModule(mount.module, mount.prefix)
-      if (mount.preference) applyPreference(target, mount.preference)
-      mount.app = toHandler(target as Mountable, mount.prefix)
+      if (mount.module !== undefined && mount.app === undefined) {
+        const target = await loadModule(mount.module, mount.prefix)
+        if (mount.preference) applyPreference(target, mount.preference)
+        mount.app = toHandler(target as Mountable, mount.prefix)
+        mount.target = target
+      }
+      if (mount.target !== undefined) await prepareApp(mount.target, mount.prefix)
     }
     this.chains.clear()
   }

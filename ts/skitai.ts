@@ -1,5 +1,4 @@
 import { basename, dirname, extname, resolve } from 'node:path'
-import { listen } from './engines/select.js'
 import { MountTable } from './mounts.js'
 import { Preference } from './preference.js'
 import { COMMANDS, customOption, helpText, parseCommandLine, UsageError, type CommandLine, type CustomOption } from './process/cli.js'
@@ -80,6 +79,8 @@ export class Skitai {
    * embedding); resolves once the socket listens.
    */
   async listen(options: RunOptions = {}): Promise<Server> {
+    // Loaded here, not at import: a master process never serves.
+    const { listen } = await import('./engines/select.js')
     const server = await listen(this.table, options)
     if (options.log !== false) {
       const { address, port } = server.address()

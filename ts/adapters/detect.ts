@@ -1,5 +1,5 @@
 import type { FetchApp, Mountable, NodeHandler } from '../types.js'
-import { expressApp, isExpressApp } from './express.js'
+import { expressApp, isExpressApp, prepareExpress } from './express.js'
 import { fetchApp } from './fetch.js'
 import { isKoaApp, koaApp } from './koa.js'
 
@@ -16,11 +16,16 @@ export function appKind(target: unknown): 'express' | 'koa' | 'fetch' | 'functio
   return undefined
 }
 
+/** What an app needs done before it serves (asynchronous, once). */
+export async function prepareApp(target: unknown, prefix: string): Promise<void> {
+  if (isExpressApp(target)) await prepareExpress(target, prefix)
+}
+
 /** Turn whatever was mounted into an app the engines run, or say what is wrong with it. */
 export function toHandler(target: Mountable, prefix: string): NodeHandler {
   switch (appKind(target)) {
     case 'express':
-      return expressApp(target as Parameters<typeof expressApp>[0], prefix)
+      return expressApp(target as Parameters<typeof expressApp>[0])
     case 'koa':
       return koaApp(target as Parameters<typeof koaApp>[0])
     case 'fetch':

@@ -1,4 +1,3 @@
-import { bridgePrototypes } from '../engines/native/prototype-bridge.js'
 import type { NodeHandler } from '../types.js'
 
 interface ExpressLikeApp {
@@ -26,9 +25,17 @@ export function isExpressApp(target: unknown): target is ExpressLikeApp {
  * handler is `next` when another app follows (a request no route matched goes
  * on), or Express's own 404/error page when it is the last.
  */
-export function expressApp(app: ExpressLikeApp, prefix: string): NodeHandler {
+export function expressApp(app: ExpressLikeApp): NodeHandler {
+  return app as NodeHandler
+}
+
+/**
+ * Before serving: let Express's request/response prototypes serve the native
+ * engine's objects too (see prototype-bridge.ts). Loaded only where apps serve.
+ */
+export async function prepareExpress(app: ExpressLikeApp, prefix: string): Promise<void> {
+  const { bridgePrototypes } = await import('../engines/native/prototype-bridge.js')
   if (!bridgePrototypes(app.request, app.response)) {
     throw new TypeError(`cannot mount the Express app at '${prefix}': its request/response do not derive from node:http's`)
   }
-  return app as NodeHandler
 }

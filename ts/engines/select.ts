@@ -1,10 +1,15 @@
 import type { MountTable } from '../mounts.js'
 import type { RunOptions, Server } from '../types.js'
-import { listenJs } from './js/engine.js'
 import { listenNative } from './native/engine.js'
-import { requestedEngine, resolveSettings } from './settings.js'
+import { requestedEngine, resolveSettings, type EngineSettings } from './settings.js'
 
 let warned = false
+
+/** The pure-JS engine (and its static file code) loads only when it is used. */
+async function listenJs(table: MountTable, settings: EngineSettings): Promise<Server> {
+  const { listenJs: start } = await import('./js/engine.js')
+  return start(table, settings)
+}
 
 /** Start the engine asked for; without a choice, native where its addon loads. */
 export async function listen(table: MountTable, options: RunOptions): Promise<Server> {
