@@ -209,7 +209,18 @@ for (const engine of ENGINES) {
 }
 
 describe('privileges and systemd notification', () => {
-  test('--user nobody: the workers run as nobody, the master stays root', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
+  const nobodyCanRead = (): boolean => {
+    const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' })
+    if (nobody.status !== 0) return false
+    const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(SERVICE)}); require.resolve('tsx')`], {
+      uid: Number(nobody.stdout.trim()),
+      cwd: process.cwd(),
+    })
+    return probe.status === 0
+  }
+  const privilegeSkip = process.getuid?.() !== 0 ? 'needs root' : !nobodyCanRead() ? 'the checkout is not readable by nobody' : false
+
+  test('--user nobody: the workers run as nobody, the master stays root', { skip: privilegeSkip }, async () => {
     const s = await startService('native', ['--workers', '1', '--user', 'nobody'])
     try {
       const reply = await s.get()

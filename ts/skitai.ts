@@ -7,6 +7,8 @@ import { Master } from './process/master.js'
 import { watchSources } from './process/reloader.js'
 import * as systemd from './process/systemd.js'
 import { resolveIdentity } from './process/users.js'
+import { fileLogDirectory } from './logging/request-log.js'
+import { logServerTo } from './logging/server-log.js'
 import { pidFilePath } from './process/paths.js'
 import { runWorker, workerId } from './process/worker.js'
 import type { Mountable, RunOptions, Server } from './types.js'
@@ -25,6 +27,9 @@ export class Skitai {
   readonly version = VERSION
   private readonly table = new MountTable()
   private readonly custom: CustomOption[] = []
+  private readonly logOffs: string[] = []
+  /** `enableFileLogging()`: true for the default directory, or the one given. */
+  private fileLogging: string | true | undefined
 
   /**
    * Serve `target` at `prefix`: a (req, res) function, an Express or Koa app, an
@@ -46,6 +51,27 @@ export class Skitai {
     const pref = new Preference()
     scope?.(pref)
     return pref
+  }
+
+  /**
+   * Leave requests out of the request log: `'*.css'` by suffix, `'/static/'` by
+   * prefix (the engine filters them; `/` itself is always logged).
+   */
+  logOff(...patterns: string[]): this {
+    for (const p of patterns) {
+      if (typeof p !== 'string' || p === '' || p === '*') throw new TypeError(`logOff: '${String(p)}' is not a path prefix or a '*.suffix'`)
+      this.logOffs.push(p)
+    }
+    return this
+  }
+
+  /**
+   * request.log and server.log in `directory`, by default `/var/log/skitai/<name>/`
+   * as root, else `~/.skitai/<name>/log/`; SIGUSR1 reopens them.
+   */
+  enableFileLogging(directory?: string): this {
+    this.fileLogging = directory === undefined ? true : resolve(directory)
+    return this
   }
 
   /** `Cache-Control: max-age=<seconds>` on static files under `prefix`. */
@@ -81,7 +107,16 @@ export class Skitai {
   async listen(options: RunOptions = {}): Promise<Server> {
     // Loaded here, not at import: a master process never serves.
     const { listen } = await import('./engines/select.js')
-    const server = await listen(this.table, options)
+    const format = options.accessLog
+    const accessLog = format
+      ? {
+          format,
+          off: this.logOffs,
+          worker: `W${(workerId() ?? 1) - 1}`,
+          directory: fileLogDirectory(options.name ?? basename(mainScript(), extname(mainScript())), this.fileLogging),
+        }
+      : undefined
+    const server = await listen(this.table, options, accessLog)
     if (options.log !== false) {
       const { address, port } = server.address()
       const host = address.includes(':') ? `[${address}]` : address
@@ -122,8 +157,10 @@ export class Skitai {
       ...(line.workers !== undefined ? { workers: line.workers } : {}),
     }
     const name = line.name ?? options.name ?? basename(script, extname(script))
+    const logs = fileLogDirectory(name, this.fileLogging)
+    if (logs) logServerTo(logs)
     if (workerId() !== undefined) {
-      await runWorker((o) => this.listen(o), settings, name)
+      await runWorker((o) => this.listen(o), { ...settings, name, accessLog: settings.accessLog ?? 'skitai' }, name)
       return
     }
     const grace = settings.grace ?? 30

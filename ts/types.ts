@@ -1,4 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AccessLogFormat } from './logging/formats.js'
+
+export type { AccessLogFormat }
 
 /**
  * The request a node-style handler receives. Typed as node:http's, which both
@@ -78,6 +81,11 @@ export interface RunOptions {
   log?: boolean
   /** Serve this inherited, bound socket instead of binding address/port (what workers get). */
   fd?: number
+  /**
+   * The request log: 'skitai' (the seed's line), 'combined' (Apache) or 'json'
+   * (pino-http's fields); false for none. Default: 'skitai' for run(), none for listen().
+   */
+  accessLog?: AccessLogFormat | false
 }
 
 export interface EngineStats {
@@ -96,11 +104,21 @@ export interface ServerAddress {
   port: number
 }
 
+export interface CloseOptions {
+  grace?: number
+  drain?: boolean
+}
+
 export interface Server {
   readonly engine: EngineName
   readonly port: number
   address(): ServerAddress
   stats(): EngineStats
-  /** Stop accepting; in-flight requests finish (forced after `grace` seconds, default 30). */
-  close(options?: { grace?: number }): Promise<void>
+  /**
+   * Stop accepting; in-flight requests finish (forced after `grace` seconds,
+   * default 30). Idle keep-alive connections are closed at once, or with `drain`
+   * kept until their next response (sent with `Connection: close`) or their
+   * keep-alive timeout, so that no client loses a request it sends meanwhile.
+   */
+  close(options?: CloseOptions): Promise<void>
 }

@@ -1,3 +1,4 @@
+import type { RequestLogSettings } from '../logging/request-log.js'
 import type { MountTable } from '../mounts.js'
 import type { RunOptions, Server } from '../types.js'
 import { listenNative } from './native/engine.js'
@@ -12,8 +13,8 @@ async function listenJs(table: MountTable, settings: EngineSettings): Promise<Se
 }
 
 /** Start the engine asked for; without a choice, native where its addon loads. */
-export async function listen(table: MountTable, options: RunOptions): Promise<Server> {
-  const settings = resolveSettings(options)
+export async function listen(table: MountTable, options: RunOptions, accessLog?: RequestLogSettings): Promise<Server> {
+  const settings = resolveSettings(options, accessLog)
   const engine = requestedEngine(options)
   await table.load()
   if (engine === 'js') return listenJs(table, settings)

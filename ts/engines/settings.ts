@@ -1,3 +1,4 @@
+import type { RequestLogSettings } from '../logging/request-log.js'
 import type { EngineName, RunOptions } from '../types.js'
 
 /** Run options with every default filled in, as both engines take them. */
@@ -13,6 +14,8 @@ export interface EngineSettings {
   maxPending: number
   /** A socket the master bound, inherited by this worker (instead of address/port). */
   fd?: number
+  /** The request log, when on. */
+  accessLog?: RequestLogSettings
 }
 
 function positive(name: string, value: number | undefined, fallback: number, min = 0): number {
@@ -23,7 +26,11 @@ function positive(name: string, value: number | undefined, fallback: number, min
   return value
 }
 
-export function resolveSettings(options: RunOptions): EngineSettings {
+export function resolveSettings(options: RunOptions, accessLog?: RequestLogSettings): EngineSettings {
+  const formats = ['skitai', 'combined', 'json']
+  if (options.accessLog !== undefined && options.accessLog !== false && !formats.includes(options.accessLog)) {
+    throw new RangeError(`run(): accessLog must be one of ${formats.join(', ')} or false, got ${String(options.accessLog)}`)
+  }
   const port = positive('port', options.port, 5000)
   if (!Number.isInteger(port) || port > 65535) throw new RangeError(`run(): port must be an integer 0-65535, got ${port}`)
   return {
@@ -37,6 +44,7 @@ export function resolveSettings(options: RunOptions): EngineSettings {
     maxHeaderSize: positive('maxHeaderSize', options.maxHeaderSize, 16 * 1024, 1024),
     maxPending: Math.floor(positive('maxPending', options.maxPending, 8192, 1)),
     fd: options.fd,
+    accessLog,
   }
 }
 

@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { bindSocket, type BoundSocket } from './bind.js'
 import { removePid, writePid } from './pidfile.js'
 import { notifySystemd } from './notify.js'
+import { reopenAll } from '../logging/destination.js'
+import { serverLog } from '../logging/server-log.js'
 import type { Identity } from './users.js'
 import type { WorkerMessage } from './worker.js'
 
@@ -40,8 +42,8 @@ interface Worker {
 const CRASH_WINDOW_MS = 5000
 const MAX_BACKOFF_MS = 30_000
 
-function log(message: string): void {
-  console.error(`skitai: ${message}`)
+function log(message: string, level: 'info' | 'warn' | 'error' = 'info'): void {
+  serverLog()[level](message)
 }
 
 /**
@@ -78,15 +80,15 @@ export class Master {
     const failed = first.find((outcome) => outcome !== 'ready')
     if (failed !== undefined) {
       await this.stop(0)
-      log(`${this.plan.name}: a worker failed to start (${failed}); stopping`)
+      log(`${this.plan.name}: a worker failed to start (${failed}); stopping`, 'error')
       process.exit(2)
     }
     this.trapSignals()
     if (this.plan.pidFile) writePid(this.plan.pidFile, process.pid)
     const host = this.socket.address.includes(':') ? `[${this.socket.address}]` : this.socket.address
-    if (this.plan.log) {
-      console.log(`skitai: ${this.plan.name} serving http://${host}:${this.socket.port} with ${this.target} worker${this.target === 1 ? '' : 's'} (master pid ${process.pid})`)
-    }
+    const serving = `${this.plan.name} serving http://${host}:${this.socket.port} with ${this.target} worker${this.target === 1 ? '' : 's'} (master pid ${process.pid})`
+    if (this.plan.log) console.log(`skitai: ${serving}`)
+    log(serving)
     notifySystemd(`READY=1\nMAINPID=${process.pid}`)
     this.plan.watch?.(() => void this.reload())
   }
@@ -126,7 +128,7 @@ export class Master {
     const quick = Date.now() - worker.startedAt < CRASH_WINDOW_MS
     const delay = quick ? Math.min(MAX_BACKOFF_MS, (this.backoff.get(worker.id) ?? 125) * 2) : 0
     this.backoff.set(worker.id, delay || 125)
-    log(`worker ${worker.id} (pid ${worker.child.pid}) ended (${how}); forking it again${delay ? ` in ${delay} ms` : ''}`)
+    log(`worker ${worker.id} (pid ${worker.child.pid}) ended (${how}); forking it again${delay ? ` in ${delay} ms` : ''}`, 'warn')
     setTimeout(() => {
       if (!this.stopping && this.count() < this.target) void this.fork(worker.id).then((outcome) => this.failedFork(worker.id, outcome, code))
     }, delay).unref()
@@ -136,7 +138,7 @@ export class Master {
   private failedFork(id: number, outcome: string, _previous: number | null): void {
     if (outcome === 'ready' || this.stopping) return
     if (outcome === 'exit code 2') {
-      log(`worker ${id} cannot start (the app failed to load); stopping`)
+      log(`worker ${id} cannot start (the app failed to load); stopping`, 'error')
       void this.stop(this.plan.grace).then(() => process.exit(2))
     }
   }
@@ -162,7 +164,7 @@ export class Master {
       if (this.stopping) break
       const outcome = await this.fork(worker.id)
       if (outcome !== 'ready') {
-        log(`reload failed: a new worker ended before serving (${outcome}); the running workers stay`)
+        log(`reload failed: a new worker ended before serving (${outcome}); the running workers stay`, 'error')
         break
       }
       worker.retiring = true
@@ -212,6 +214,7 @@ export class Master {
   }
 
   private finish(): void {
+    log(`${this.plan.name} stopped`)
     this.socket?.close()
     if (this.plan.pidFile) removePid(this.plan.pidFile, process.pid)
     this.exited()
@@ -224,6 +227,7 @@ export class Master {
     process.on('SIGQUIT', () => void this.stop(0).then(() => process.exit(0)))
     process.on('SIGHUP', () => void this.reload())
     process.on('SIGUSR1', () => {
+      reopenAll()
       for (const w of this.workers) w.child.kill('SIGUSR1')
     })
     process.on('SIGTTIN', () => this.resize(1))

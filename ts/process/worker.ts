@@ -1,3 +1,4 @@
+import { reopenAll } from '../logging/destination.js'
 import type { RunOptions, Server } from '../types.js'
 
 /** The descriptor a worker finds the master's bound socket at (stdio slot 4; 3 is IPC). */
@@ -47,7 +48,8 @@ export async function runWorker(listen: (options: RunOptions) => Promise<Server>
   const stop = (grace: number): void => {
     if (stopping) return
     stopping = true
-    void server.close({ grace }).then(() => process.exit(0))
+    // Drain: a client that picks an idle keep-alive connection now is still answered.
+    void server.close({ grace, drain: grace > 0 }).then(() => process.exit(0))
   }
   const grace = options.grace ?? 30
   process.on('SIGTERM', () => stop(grace))
@@ -55,6 +57,7 @@ export async function runWorker(listen: (options: RunOptions) => Promise<Server>
   process.on('SIGQUIT', () => stop(0))
   process.on('SIGHUP', () => {})
   process.on('SIGUSR1', () => {
+    reopenAll()
     for (const listener of reopenListeners) listener()
   })
   // The master is gone (killed hard): finish what is in flight, then go.

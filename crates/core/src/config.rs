@@ -48,6 +48,16 @@ pub struct Config {
     pub mounts: Vec<Mount>,
     /// `Cache-Control: max-age` for static files, by request path prefix.
     pub max_ages: Vec<(String, u32)>,
+    /// Access records for JS (record tag 'L'); None: no request log.
+    pub access_log: Option<AccessLogConfig>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AccessLogConfig {
+    /// `logOff` patterns: `*.css` a suffix, anything else a path prefix.
+    pub off: Vec<String>,
+    /// The worker's name in records: `W0`, `W1`, ...
+    pub worker: String,
 }
 
 impl Default for Config {
@@ -67,6 +77,7 @@ impl Default for Config {
             max_pending: 8192,
             mounts: Vec::new(),
             max_ages: Vec::new(),
+            access_log: None,
         }
     }
 }

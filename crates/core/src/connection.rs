@@ -8,17 +8,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{header, HeaderValue, Response};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::access_log::{Entry, LoggedBody, GTXN_HEADER};
+use crate::body::ResponseBody;
 use crate::config::Config;
 use crate::service::{self, Shared};
 
-/// `None` while serving; `Some(grace)` once the server is closing.
-pub type ShutdownSignal = watch::Receiver<Option<Duration>>;
+/// How the server closes.
+#[derive(Clone, Copy, Debug)]
+pub struct Closing {
+    /// Time open exchanges get before they are cut.
+    pub grace: Duration,
+    /// Keep idle keep-alive connections until they next answer (with
+    /// `Connection: close`) or time out, instead of closing them at once: no client
+    /// that picks an idle connection at that moment gets it closed under it (the
+    /// workers' reload and stop use this).
+    pub drain: bool,
+}
+
+/// `None` while serving; `Some` once the server is closing.
+pub type ShutdownSignal = watch::Receiver<Option<Closing>>;
 
 pub fn http1_builder(config: &Config) -> http1::Builder {
     let mut builder = http1::Builder::new();
@@ -35,6 +51,19 @@ pub fn http1_builder(config: &Config) -> http1::Builder {
     builder
 }
 
+/// Stamp the transaction id and hand the record to the body, which emits it when
+/// the transfer ends.
+fn logged(mut response: Response<ResponseBody>, entry: Option<Entry>) -> Response<LoggedBody> {
+    let entry = entry.map(|mut entry| {
+        entry.answered(response.status().as_u16());
+        response
+            .headers_mut()
+            .insert(GTXN_HEADER.clone(), entry.gtxn().clone());
+        entry
+    });
+    response.map(|body| LoggedBody::new(body, entry))
+}
+
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -42,18 +71,41 @@ pub async fn serve(
     mut shutdown: ShutdownSignal,
 ) {
     let _ = stream.set_nodelay(true);
+    let ip = peer.ip();
     let peer = Bytes::from(format!("{}\n{}\n", peer.ip(), peer.port()));
     let service_shared = shared.clone();
+    let draining = Arc::new(AtomicBool::new(false));
+    let service_draining = draining.clone();
     let service = service_fn(move |req| {
         let shared = service_shared.clone();
         let peer = peer.clone();
-        async move { Ok::<_, Infallible>(service::handle(&shared, &peer, req).await) }
+        let draining = service_draining.clone();
+        async move {
+            let entry = shared
+                .access_log
+                .as_ref()
+                .and_then(|log| log.begin(&req, ip));
+            let mut response = service::handle(&shared, &peer, req).await;
+            if draining.load(Ordering::Relaxed) {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, Infallible>(logged(response, entry))
+        }
     });
     let mut conn = pin!(shared.http1.serve_connection(TokioIo::new(stream), service));
     tokio::select! {
         _ = conn.as_mut() => return,
         _ = shutdown.wait_for(Option::is_some) => {}
     }
-    conn.as_mut().graceful_shutdown();
+    let drain = shutdown.borrow().is_some_and(|closing| closing.drain);
+    if drain {
+        // The keep-alive timeout ends an idle connection; a request that comes
+        // first is answered, with `Connection: close`.
+        draining.store(true, Ordering::Relaxed);
+    } else {
+        conn.as_mut().graceful_shutdown();
+    }
     let _ = conn.await;
 }

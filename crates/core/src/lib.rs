@@ -1,6 +1,7 @@
 //! Skitai's engine: owns sockets, HTTP parsing, routing and the queue of work for
 //! the JavaScript thread. Nothing here knows about Node; `crates/node` wraps it.
 
+pub mod access_log;
 pub mod body;
 pub mod bridge;
 pub mod config;
@@ -15,7 +16,7 @@ pub mod service;
 pub mod static_files;
 
 pub use bridge::{Batch, Bridge, Stats};
-pub use config::{Config, Listen, Mount, MountTarget};
+pub use config::{AccessLogConfig, Config, Listen, Mount, MountTarget};
 pub use server::Engine;
 
 /// The value of the `Server` header on every response.

@@ -9,6 +9,8 @@
 //! D id index   body chunk in buffers[index]      E id   end of request body
 //! A id         client gone                       W id   response buffer drained
 //! P id status  engine answered in JS's place     C      server closed
+//! L ms ip host method uri version reqBytes status resBytes gtxn ltxn user bearer
+//!   referer userAgent forwardedFor worker active handlingMs transferMs   access record
 //! ```
 
 use bytes::Bytes;
@@ -119,6 +121,32 @@ pub fn preempted(batch: &mut Batch, id: u64, status: u16) {
 
 pub fn closed(batch: &mut Batch) {
     batch.text.extend_from_slice(b"C\n");
+}
+
+/// `L` and the request log line's fields in order (see access_log.rs); "" = absent.
+pub fn access(batch: &mut Batch, f: &crate::access_log::AccessFields<'_>) {
+    let text = &mut batch.text;
+    text.extend_from_slice(b"L\n");
+    number(text, f.wall_ms);
+    field(text, f.peer.as_bytes());
+    field(text, f.host);
+    field(text, f.method);
+    field(text, f.uri);
+    field(text, f.version);
+    field(text, f.request_bytes);
+    number(text, u64::from(f.status));
+    number(text, f.response_bytes);
+    field(text, f.gtxn);
+    number(text, f.ltxn);
+    field(text, f.user);
+    field(text, f.bearer);
+    field(text, f.referer);
+    field(text, f.user_agent);
+    field(text, f.forwarded_for);
+    field(text, f.worker);
+    number(text, f.active);
+    number(text, f.handling_ms);
+    number(text, f.transfer_ms);
 }
 
 #[cfg(test)]

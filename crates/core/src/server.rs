@@ -11,9 +11,10 @@ use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::{watch, Notify};
 
+use crate::access_log::AccessLog;
 use crate::bridge::Bridge;
 use crate::config::{Config, Listen};
-use crate::connection::{self, ShutdownSignal};
+use crate::connection::{self, Closing, ShutdownSignal};
 use crate::router::Router;
 use crate::service::Shared;
 
@@ -21,7 +22,7 @@ const BLOCKING_THREADS: usize = 8;
 
 pub struct Engine {
     runtime: Mutex<Option<Runtime>>,
-    shutdown: watch::Sender<Option<Duration>>,
+    shutdown: watch::Sender<Option<Closing>>,
     local_addr: SocketAddr,
 }
 
@@ -109,12 +110,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, signal: Shutdow
     let tracker = Arc::new(Tracker::default());
     let mut shutdown = signal.clone();
     let closing = async move {
-        let grace = shutdown
+        let closing = shutdown
             .wait_for(Option::is_some)
             .await
             .ok()
-            .and_then(|g| *g);
-        grace.unwrap_or_default()
+            .and_then(|c| *c);
+        closing.map(|c| c.grace).unwrap_or_default()
     };
     let mut closing = std::pin::pin!(closing);
     let grace = loop {
@@ -122,9 +123,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, signal: Shutdow
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let live = tracker.enter();
+                    let counted = shared.access_log.as_ref().map(|log| log.connections.clone());
+                    if let Some(count) = &counted {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
                     let conn = connection::serve(stream, peer, shared.clone(), signal.clone());
                     tokio::spawn(async move {
                         conn.await;
+                        if let Some(count) = counted {
+                            count.fetch_sub(1, Ordering::Relaxed);
+                        }
                         drop(live);
                     });
                 }
@@ -159,10 +167,15 @@ impl Engine {
             let _entered = runtime.enter();
             TcpListener::from_std(listener)?
         };
+        let access_log = config
+            .access_log
+            .as_ref()
+            .map(|c| Arc::new(AccessLog::new(c, bridge.clone())));
         let shared = Arc::new(Shared {
             http1: connection::http1_builder(&config),
             router: Router::new(&config.mounts, &config.max_ages)?,
             bridge,
+            access_log,
             config,
         });
         let (shutdown, signal) = watch::channel(None);
@@ -180,9 +193,10 @@ impl Engine {
 
     /// Stop accepting, let open exchanges finish for up to `grace`, then emit the
     /// bridge's closed event.
-    pub fn close(&self, grace: Duration) {
-        self.shutdown
-            .send_if_modified(|state| state.is_none() && state.replace(grace).is_none());
+    pub fn close(&self, grace: Duration, drain: bool) {
+        self.shutdown.send_if_modified(|state| {
+            state.is_none() && state.replace(Closing { grace, drain }).is_none()
+        });
     }
 
     /// Drop the runtime and whatever still runs on it. Never blocks.

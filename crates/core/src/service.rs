@@ -20,6 +20,7 @@ pub struct Shared {
     pub http1: hyper::server::conn::http1::Builder,
     pub router: Router,
     pub bridge: Arc<Bridge>,
+    pub access_log: Option<Arc<crate::access_log::AccessLog>>,
 }
 
 pub async fn handle(

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
-use skitai_core::{Batch, Bridge, Config, Engine, Listen, Mount, MountTarget};
+use skitai_core::{AccessLogConfig, Batch, Bridge, Config, Engine, Listen, Mount, MountTarget};
 
 #[napi(object)]
 pub struct MountSpec {
@@ -26,6 +26,13 @@ pub struct MountSpec {
 pub struct MaxAgeSpec {
     pub prefix: String,
     pub seconds: u32,
+}
+
+/// Access records for JS: `logOff` patterns and this worker's name (`W0`).
+#[napi(object)]
+pub struct AccessLogSpec {
+    pub off: Vec<String>,
+    pub worker: String,
 }
 
 #[napi(object)]
@@ -44,6 +51,7 @@ pub struct EngineOptions {
     pub max_pending: Option<u32>,
     pub mounts: Vec<MountSpec>,
     pub max_ages: Option<Vec<MaxAgeSpec>>,
+    pub access_log: Option<AccessLogSpec>,
 }
 
 #[napi(object)]
@@ -101,6 +109,10 @@ fn config_from(options: EngineOptions) -> Result<Config> {
             .into_iter()
             .map(|m| (m.prefix, m.seconds))
             .collect(),
+        access_log: options.access_log.map(|a| AccessLogConfig {
+            off: a.off,
+            worker: a.worker,
+        }),
     })
 }
 
@@ -300,8 +312,11 @@ impl NativeServer {
     /// event follows. Like a listening socket, the server keeps the process alive
     /// until then.
     #[napi]
-    pub fn close(&self, grace_ms: u32) {
-        self.engine.close(Duration::from_millis(grace_ms.into()));
+    pub fn close(&self, grace_ms: u32, drain: Option<bool>) {
+        self.engine.close(
+            Duration::from_millis(grace_ms.into()),
+            drain.unwrap_or(false),
+        );
     }
 
     /// Drop the runtime and release the wake function, so that the process can

@@ -1,14 +1,19 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { Server as NetServer, type AddressInfo } from 'node:net'
 import { errorBody, wantsHtml } from '../../errors.js'
 import { failureStatus, invoke } from '../../invoke.js'
 import { pathOf, splitUrl, type Group, type MountTable } from '../../mounts.js'
+import { recordAccess } from '../../logging/js-records.js'
+import { loggedOff } from '../../logging/record.js'
+import { RequestLog } from '../../logging/request-log.js'
 import { serveStatic } from '../../static/serve.js'
-import type { EngineStats, Server, SkitaiRequest, SkitaiResponse } from '../../types.js'
+import type { CloseOptions, EngineStats, Server, SkitaiRequest, SkitaiResponse } from '../../types.js'
 import { SERVER_NAME } from '../../version.js'
 import type { EngineSettings } from '../settings.js'
 
 type Req = IncomingMessage & { baseUrl?: string; originalUrl?: string }
+
+const netClose = NetServer.prototype.close
 
 function sendError(res: ServerResponse, status: number, html: boolean, close = false): void {
   if (res.headersSent || res.writableEnded) {
@@ -85,6 +90,9 @@ function limitBody(req: IncomingMessage, res: ServerResponse, max: number, html:
 export function listenJs(table: MountTable, settings: EngineSettings): Promise<Server> {
   let requests = 0
   let pending = 0
+  let draining = false
+  let connections = 0
+  const requestLog = settings.accessLog ? new RequestLog(settings.accessLog) : undefined
   const server = createServer(
     {
       keepAliveTimeout: settings.keepAlive * 1000,
@@ -94,12 +102,17 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
     },
     (req: Req, res) => {
       res.setHeader('server', SERVER_NAME)
+      if (draining) res.setHeader('connection', 'close')
       // node:http emits 'error' for a write after end; without a listener that would
       // take the process down.
       res.on('error', (error) => console.error(`skitai: response error on ${req.method} ${req.url}:`, error.message))
       if (req.url !== undefined && !req.url.startsWith('/')) req.url = originForm(req.url)
       const originalUrl = req.url ?? '/'
       const path = pathOf(originalUrl)
+      if (requestLog && !loggedOff(requestLog.settings.off, path)) {
+        req.originalUrl = originalUrl
+        recordAccess(req, res, requestLog.settings.worker, () => connections, (record) => requestLog.write(record))
+      }
       const group = table.route(path)
       const html = wantsHtml(req.headers.accept)
       if (group === undefined) return sendError(res, 404, html)
@@ -155,6 +168,10 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
     const fail = (error: unknown): void => sendError(res, failureStatus(error), html)
     invoke(handler, req as unknown as SkitaiRequest, res as unknown as SkitaiResponse, fail)
   }
+  server.on('connection', (socket) => {
+    connections++
+    socket.once('close', () => connections--)
+  })
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy()
     const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
@@ -177,15 +194,28 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
         port,
         address: () => ({ address, port }),
         stats: (): EngineStats => ({ requests, wakes: 0, calls: 0, pending }),
-        close: (options?: { grace?: number }): Promise<void> => {
+        close: (options?: CloseOptions): Promise<void> => {
           closing ??= new Promise<void>((done) => {
             const force = setTimeout(() => server.closeAllConnections(), (options?.grace ?? 30) * 1000)
             force.unref()
-            server.close(() => {
+            const closed = (): void => {
               clearTimeout(force)
-              done()
-            })
-            server.closeIdleConnections()
+              // After the responses' own 'close' events, which write their records.
+              setImmediate(() => {
+                requestLog?.flush()
+                done()
+              })
+            }
+            if (options?.drain) {
+              // Stop listening only (http.Server's close would also drop idle
+              // connections); each connection ends after its next response or
+              // at its keep-alive timeout.
+              draining = true
+              netClose.call(server, closed)
+            } else {
+              server.close(closed)
+              server.closeIdleConnections()
+            }
           })
           return closing
         },

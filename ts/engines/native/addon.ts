@@ -17,6 +17,7 @@ export interface NativeOptions {
   maxPending?: number
   mounts: Array<{ prefix: string; handler?: number; roots?: string[] }>
   maxAges?: Array<{ prefix: string; seconds: number }>
+  accessLog?: { off: string[]; worker: string }
 }
 
 export type Body = string | Uint8Array | undefined
@@ -33,7 +34,7 @@ export interface NativeServer {
   endBatch(): void
   ack(id: number, bytes: number): void
   stats(): { requests: number; wakes: number; calls: number; pending: number }
-  close(graceMs: number): void
+  close(graceMs: number, drain?: boolean): void
   dispose(): void
 }
 

@@ -1,7 +1,9 @@
 import { splitUrl, type MountTable } from '../../mounts.js'
 import { failureStatus, invoke } from '../../invoke.js'
-import type { EngineStats, Server, ServerAddress, SkitaiRequest, SkitaiResponse } from '../../types.js'
+import type { CloseOptions, EngineStats, Server, ServerAddress, SkitaiRequest, SkitaiResponse } from '../../types.js'
 import type { EngineSettings } from '../settings.js'
+import { RequestLog } from '../../logging/request-log.js'
+import { ACCESS_FIELDS, accessRecordAt } from '../../logging/record.js'
 import { loadAddon, type NativeServer } from './addon.js'
 import { BodyKind, NativeRequest } from './request.js'
 import { NativeResponse, type ResponseContext } from './response.js'
@@ -17,6 +19,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
   // Every app mount of a prefix serves through the chain of all apps there.
   const handlers = mounts.map((m) => (m.roots ? undefined : table.appAt(m.prefix)))
   const live = new Map<number, NativeResponse>()
+  const requestLog = settings.accessLog ? new RequestLog(settings.accessLog) : undefined
   let onClosed: (() => void) | undefined
 
   const dispatch = (fields: string[], at: number, buffers: Buffer[] | undefined): number => {
@@ -62,9 +65,15 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
         at = dispatch(fields, at + 1, buffers)
         continue
       }
+      if (tag === 'L') {
+        requestLog?.write(accessRecordAt(fields, at + 1))
+        at += 1 + ACCESS_FIELDS
+        continue
+      }
       if (tag === 'C') {
         at += 1
         native.dispose()
+        requestLog?.flush()
         onClosed?.()
         continue
       }
@@ -108,6 +117,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
       maxPending: settings.maxPending,
       mounts: mounts.map((m, handler) => (m.roots ? { prefix: m.prefix, roots: m.roots } : { prefix: m.prefix, handler })),
       maxAges: table.maxAges,
+      ...(settings.accessLog ? { accessLog: { off: settings.accessLog.off, worker: settings.accessLog.worker } } : {}),
     },
     onBatch,
   )
@@ -122,10 +132,10 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     port: native.port,
     address: (): ServerAddress => ({ address: native.address, port: native.port }),
     stats: (): EngineStats => native.stats(),
-    close: (options?: { grace?: number }): Promise<void> => {
+    close: (options?: CloseOptions): Promise<void> => {
       if (!closeRequested) {
         closeRequested = true
-        native.close(Math.round((options?.grace ?? 30) * 1000))
+        native.close(Math.round((options?.grace ?? 30) * 1000), options?.drain === true)
       }
       return closing
     },

@@ -1,0 +1,90 @@
+import { hostname } from 'node:os'
+import type { AccessRecord } from './record.js'
+
+export type AccessLogFormat = 'skitai' | 'combined' | 'json'
+
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0')
+
+/** The date and time fields, rebuilt once a second. */
+let lastSecond = -1
+let dateTime = ''
+function localDateTime(ms: number): string {
+  const second = Math.floor(ms / 1000)
+  if (second !== lastSecond) {
+    lastSecond = second
+    const d = new Date(ms)
+    dateTime = `${d.getFullYear()}.${pad(d.getMonth() + 1)}.${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+  }
+  return dateTime
+}
+
+const dash = (value: string): string => (value === '' ? '-' : value)
+const quoted = (value: string): string => (value === '' ? '-' : `"${value.replace(/"/g, '\\"')}"`)
+
+/**
+ * Skitai's line, the seed's field order: date time ip host method uri version
+ * request-bytes status response-bytes gtxn ltxn "user" bearer "referer"
+ * "user-agent" forwarded-for worker active-connections handling-ms transfer-ms.
+ */
+export function skitaiLine(r: AccessRecord): string {
+  return (
+    `${localDateTime(r.time)} ${r.ip} ${dash(r.host)} ${r.method} ${r.uri} ${r.version} ${r.requestBytes === '' ? '0' : r.requestBytes} ` +
+    `${r.status} ${r.responseBytes} ${r.gtxn} ${r.ltxn} ${quoted(r.user)} ${dash(r.bearer)} ${quoted(r.referer)} ` +
+    `${quoted(r.userAgent)} ${dash(r.forwardedFor)} ${r.worker} ${r.active} ${r.handlingMs} ${r.transferMs}\n`
+  )
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
+function clfDate(ms: number): string {
+  const d = new Date(ms)
+  const offset = -d.getTimezoneOffset()
+  const sign = offset >= 0 ? '+' : '-'
+  const abs = Math.abs(offset)
+  return `${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`
+}
+
+/** Apache's combined format. */
+export function combinedLine(r: AccessRecord): string {
+  return (
+    `${r.ip} - ${dash(r.user)} [${clfDate(r.time)}] "${r.method} ${r.uri} HTTP/${r.version}" ${r.status} ` +
+    `${r.responseBytes} ${quoted(r.referer)} ${quoted(r.userAgent)}\n`
+  )
+}
+
+const HOST = hostname()
+
+/** pino-http's field names, one JSON object per line. */
+export function jsonLine(r: AccessRecord): string {
+  const headers: Record<string, string> = {}
+  if (r.host) headers.host = r.host
+  if (r.userAgent) headers['user-agent'] = r.userAgent
+  if (r.referer) headers.referer = r.referer
+  if (r.forwardedFor) headers['x-forwarded-for'] = r.forwardedFor
+  return `${JSON.stringify({
+    level: 30,
+    time: r.time,
+    pid: process.pid,
+    hostname: HOST,
+    req: { id: r.gtxn, method: r.method, url: r.uri, httpVersion: r.version, remoteAddress: r.ip, headers },
+    res: { statusCode: r.status, contentLength: r.responseBytes },
+    responseTime: r.handlingMs + r.transferMs,
+    worker: r.worker,
+    ltxn: r.ltxn,
+    msg: 'request completed',
+  })}\n`
+}
+
+export const FORMATS: Record<AccessLogFormat, (r: AccessRecord) => string> = {
+  skitai: skitaiLine,
+  combined: combinedLine,
+  json: jsonLine,
+}
+
+const COLOURS = { 2: '\x1b[32m', 3: '\x1b[36m', 4: '\x1b[33m', 5: '\x1b[31m' } as Record<number, string>
+
+/** For a terminal: the line coloured by status class. */
+export function coloured(line: string, status: number): string {
+  const colour = COLOURS[Math.floor(status / 100)]
+  return colour ? `${colour}${line.slice(0, -1)}\x1b[0m\n` : line
+}
