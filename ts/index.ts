@@ -5,6 +5,7 @@ export { VERSION } from './version.js'
 export { Preference } from './preference.js'
 export { AppLoadError } from './modules.js'
 export type {
+  AccessLogFormat,
   CloseOptions,
   EngineName,
   EngineStats,
