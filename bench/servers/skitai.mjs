@@ -12,5 +12,13 @@ app.mount('/json', (_req, res) => {
   res.end(JSON.stringify({ message: 'Hello, World!' }))
 })
 app.mount('/__stats', (_req, res) => res.end(JSON.stringify(server.stats())))
-server = await app.listen({ address: '127.0.0.1', port: Number(process.env.PORT), engine: process.env.ENGINE, threads: 1 })
+// ACCESS_LOG=skitai|combined|json with LOG_DIR: the request log to LOG_DIR/request.log.
+if (process.env.LOG_DIR) app.enableFileLogging(process.env.LOG_DIR)
+server = await app.listen({
+  address: '127.0.0.1',
+  port: Number(process.env.PORT),
+  engine: process.env.ENGINE,
+  threads: 1,
+  accessLog: process.env.ACCESS_LOG || false,
+})
 console.log('ready')
