@@ -3,13 +3,11 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, test } from 'node:test'
 import { Agent, request } from 'undici'
 import { Skitai, type AccessLogFormat } from '../ts/index.js'
 import { ENGINES } from './helpers.js'
-
-const SERVICE = join(import.meta.dirname, 'fixtures', 'service.ts')
+import { SERVICE, track, waitFor } from './services.js'
 
 /** The fields of a skitai-format line: blank separated, double-quoted ones kept whole. */
 function fields(line: string): string[] {
@@ -18,16 +16,6 @@ function fields(line: string): string[] {
 
 function lines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []
-}
-
-async function waitFor<T>(what: string, check: () => T | undefined, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
 }
 
 /** Serve with file logging in a fresh directory; returns the request.log lines after closing. */
@@ -156,6 +144,7 @@ describe('file logging with workers', () => {
         env: { ...process.env, SKITAI_ENGINE: engine, LOG_DIR: dir },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
+      track(master)
       let output = ''
       master.stdout!.on('data', (d: Buffer) => (output += d.toString()))
       master.stderr!.on('data', (d: Buffer) => (output += d.toString()))

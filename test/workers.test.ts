@@ -1,34 +1,12 @@
 import assert from 'node:assert/strict'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { after, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { Agent, request } from 'undici'
 import { ENGINES } from './helpers.js'
-
-const SERVICE = join(import.meta.dirname, 'fixtures', 'service.ts')
-
-interface Reply {
-  pid: number
-  worker: string
-  workers: string
-  version: string | null
-  options: Record<string, string | boolean>
-  title: string
-}
-
-/** Poll `check` until it returns a value, or fail after `ms` with `what`. */
-async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
-}
+import { exited, SERVICE, startService, track, waitFor, type Reply } from './services.js'
 
 function alive(pid: number): boolean {
   try {
@@ -37,45 +15,6 @@ function alive(pid: number): boolean {
   } catch {
     return false
   }
-}
-
-interface Service {
-  master: ChildProcess
-  port: number
-  output: () => string
-  get: (path?: string) => Promise<Reply>
-}
-
-const started: ChildProcess[] = []
-after(() => {
-  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-})
-
-/** Start the fixture service as a user would, and wait for its startup line. */
-async function startService(engine: string, args: string[], env: Record<string, string> = {}): Promise<Service> {
-  const master = spawn(process.execPath, ['--import', 'tsx', SERVICE, '--port', '0', ...args], {
-    env: { ...process.env, SKITAI_ENGINE: engine, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  started.push(master)
-  let output = ''
-  master.stdout!.on('data', (d: Buffer) => (output += d.toString()))
-  master.stderr!.on('data', (d: Buffer) => (output += d.toString()))
-  const port = await waitFor(`the startup line; output so far: ${output}`, () => {
-    if (master.exitCode !== null) throw new Error(`the service exited (${master.exitCode}): ${output}`)
-    const match = /serving http:\/\/127\.0\.0\.1:(\d+) with/.exec(output)
-    return match ? Number(match[1]) : undefined
-  })
-  const get = async (path = '/'): Promise<Reply> => {
-    const res = await request(`http://127.0.0.1:${port}${path}`, { dispatcher: new Agent({ pipelining: 0 }) })
-    return (await res.body.json()) as Reply
-  }
-  return { master, port, output: () => output, get }
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode)
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)))
 }
 
 for (const engine of ENGINES) {
@@ -164,7 +103,7 @@ for (const engine of ENGINES) {
         env: { ...process.env, SKITAI_ENGINE: engine, APP_MODULE: './no/such/app.mjs:app' },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
-      started.push(master)
+      track(master)
       let output = ''
       master.stderr!.on('data', (d: Buffer) => (output += d.toString()))
       assert.equal(await exited(master), 2)
@@ -238,7 +177,7 @@ describe('privileges and systemd notification', () => {
     const dir = mkdtempSync(join(tmpdir(), 'skitai-notify-'))
     const socketPath = join(dir, 'notify.sock')
     const receiver = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("bound", flush=True)\nprint(s.recv(4096).decode().replace("\\n", " "), flush=True)', socketPath], { stdio: ['ignore', 'pipe', 'inherit'] })
-    started.push(receiver)
+    track(receiver)
     let received = ''
     receiver.stdout!.on('data', (d: Buffer) => (received += d.toString()))
     await waitFor('the receiving socket', () => (received.includes('bound') ? true : undefined))

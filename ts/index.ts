@@ -4,6 +4,7 @@ export { Skitai } from './skitai.js'
 export { VERSION } from './version.js'
 export { Preference } from './preference.js'
 export { AppLoadError } from './modules.js'
+export type { SharedOptions, SharedValues } from './shared/g.js'
 export type {
   AccessLogFormat,
   CloseOptions,

@@ -11,6 +11,7 @@ import { fileLogDirectory } from './logging/request-log.js'
 import { logServerTo } from './logging/server-log.js'
 import { pidFilePath } from './process/paths.js'
 import { runWorker, workerId } from './process/worker.js'
+import { SharedRegistry, type SharedOptions, type SharedValues } from './shared/g.js'
 import type { Mountable, RunOptions, Server } from './types.js'
 import { SERVER_NAME, VERSION } from './version.js'
 
@@ -30,6 +31,7 @@ export class Skitai {
   private readonly logOffs: string[] = []
   /** `enableFileLogging()`: true for the default directory, or the one given. */
   private fileLogging: string | true | undefined
+  private readonly shared = new SharedRegistry()
 
   /**
    * Serve `target` at `prefix`: a (req, res) function, an Express or Koa app, an
@@ -72,6 +74,27 @@ export class Skitai {
   enableFileLogging(directory?: string): this {
     this.fileLogging = directory === undefined ? true : resolve(directory)
     return this
+  }
+
+  /**
+   * Names of values shared by every worker, before run(): `skitai.g[name]` reads
+   * and writes them, `skitai.g.incr(name)` adds atomically. They live in shared
+   * memory the master makes; with `{ url: 'redis://...' }` last, on Redis (many
+   * machines; read there with `await skitai.g.get(name)`).
+   */
+  registerG(...names: Array<string | SharedOptions>): this {
+    this.shared.register(names)
+    return this
+  }
+
+  /** The registered shared values (see registerG). Unknown names throw. */
+  get g(): SharedValues {
+    return this.shared.values
+  }
+
+  /** Close skitai.g's connection to Redis, if any (a process that ends needs nothing). */
+  closeG(): Promise<void> {
+    return this.shared.close()
   }
 
   /** `Cache-Control: max-age=<seconds>` on static files under `prefix`. */
@@ -198,6 +221,7 @@ export class Skitai {
       process.exit(2)
     }
     const reloader = line.devel || this.table.wantsReloader()
+    this.shared.prepareForWorkers(name)
     const master = new Master({
       ...plan,
       address: settings.address ?? settings.ip ?? '0.0.0.0',

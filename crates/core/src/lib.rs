@@ -13,6 +13,7 @@ pub mod request_body;
 pub mod router;
 pub mod server;
 pub mod service;
+pub mod shared_state;
 pub mod static_files;
 
 pub use bridge::{Batch, Bridge, Stats};

@@ -2,6 +2,7 @@
 //! logic lives here; it converts values and forwards to `skitai_core`.
 
 pub mod notify;
+pub mod shared;
 
 use std::ptr;
 use std::sync::Arc;

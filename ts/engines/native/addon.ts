@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { SharedMemory } from '../../shared/memory-store.js'
 
 export interface NativeOptions {
   host?: string
@@ -44,6 +45,10 @@ export interface Addon {
   NativeServer: new (options: NativeOptions, onBatch: BatchListener) => NativeServer
   /** sd_notify to $NOTIFY_SOCKET; false when it is unset. */
   notifySystemd(state: string): boolean
+  SharedMemory: {
+    create(path: string, names: string[], capacity: number): SharedMemory
+    open(path: string): SharedMemory
+  }
 }
 
 /** napi-rs's name for this platform: linux-x64-gnu, darwin-arm64, win32-x64-msvc, ... */
