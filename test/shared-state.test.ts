@@ -204,6 +204,14 @@ describe('shared state on Redis', { skip: hasRedis ? false : 'redis-server is no
     })
   }
 
+  test('a script awaiting g on Redis gets its replies, then exits by itself', async () => {
+    const script = track(spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'g-redis-script.ts')], { env: { ...process.env, REDIS_URL: url }, stdio: ['ignore', 'pipe', 'inherit'] }))
+    let output = ''
+    script.stdout!.on('data', (d: Buffer) => (output += d.toString()))
+    assert.equal(await exited(script), 0)
+    assert.equal(output.trim(), '6')
+  })
+
   test('an unreachable server is a clear error', async () => {
     const app = new Skitai()
     app.registerG('X', { url: `redis://127.0.0.1:${await freePort()}/0` })

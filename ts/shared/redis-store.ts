@@ -9,6 +9,8 @@ interface Client {
   incrBy(key: string, by: number): Promise<number>
   incrByFloat(key: string, by: number): Promise<string | number>
   close(): Promise<void>
+  ref(): void
+  unref(): void
 }
 
 /**
@@ -20,6 +22,7 @@ export class RedisStore implements SharedStore {
   readonly kind = 'redis'
   readonly sync = false
   private connecting: Promise<Client> | undefined
+  private inFlight = 0
   private readonly names: Set<string>
 
   constructor(
@@ -36,20 +39,21 @@ export class RedisStore implements SharedStore {
   }
 
   async read(name: string): Promise<unknown> {
-    const text = await (await this.client()).get(this.prefix + name)
+    const text = await this.command((client) => client.get(this.prefix + name))
     return text === null ? undefined : JSON.parse(text)
   }
 
   async write(name: string, value: unknown): Promise<void> {
     const text = encode(name, value, this.maxSize)
-    const client = await this.client()
-    if (text === undefined) await client.del(this.prefix + name)
-    else await client.set(this.prefix + name, text)
+    await this.command((client) => (text === undefined ? client.del(this.prefix + name) : client.set(this.prefix + name, text)))
   }
 
   async incr(name: string, by: number): Promise<number> {
     const increment = checkIncrement(name, by)
-    const client = await this.client()
+    return this.command((client) => this.add(client, name, increment))
+  }
+
+  private async add(client: Client, name: string, increment: number): Promise<number> {
     const key = this.prefix + name
     try {
       if (Number.isInteger(increment) && Number.isSafeInteger(increment)) {
@@ -65,6 +69,21 @@ export class RedisStore implements SharedStore {
       const message = (error as Error).message
       if (/not an integer|not a valid float/.test(message)) throw new TypeError(`g.incr('${name}'): the value is not a number`)
       throw new Error(`g.incr('${name}'): ${message}`)
+    }
+  }
+
+  /**
+   * Run a command with the connection holding the process open: idle, it is
+   * unref'd so that it never keeps a finished worker alive, but a script awaiting
+   * a reply must not exit meanwhile.
+   */
+  private async command<T>(send: (client: Client) => Promise<T>): Promise<T> {
+    const client = await this.client()
+    if (this.inFlight++ === 0) client.ref()
+    try {
+      return await send(client)
+    } finally {
+      if (--this.inFlight === 0) client.unref()
     }
   }
 
@@ -99,7 +118,7 @@ export class RedisStore implements SharedStore {
         this.connecting = undefined
         throw new Error(`skitai.g: cannot connect to ${this.url}: ${(error as Error).message}`)
       }
-      // An open connection must not keep a finished worker alive.
+      // Idle, the connection does not hold the process open (see `command`).
       client.unref()
       return client
     })()
