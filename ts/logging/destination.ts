@@ -8,6 +8,8 @@ export interface LogDestination {
   /** After logrotate moved the file: open it again (SIGUSR1). */
   reopen(): void
   flushSync(): void
+  /** The server closed: write out what is buffered, wait until it is written, release the file. */
+  close(): Promise<void>
   readonly isTTY: boolean
 }
 
@@ -33,37 +35,50 @@ export function destination(target: string | 1 | 2, buffered = false): LogDestin
     fd = target
   }
   const isTTY = typeof target === 'number' && Boolean(target === 1 ? process.stdout.isTTY : process.stderr.isTTY)
-  const boom = pino.destination({ fd, sync: false, append: true, maxWrite: 4 * BLOCK })
+  // Request lines are gathered into blocks here, each line encoded at once (so it
+  // dies young, and SonicBoom never measures a growing string). Their characters
+  // are the request's bytes (both engines read headers and URLs as latin1, like
+  // node:http), so they are written back as latin1: a UTF-8 user agent stays UTF-8.
+  const block = buffered && !isTTY
+  const boom = pino.destination({ fd, sync: false, append: true, contentMode: block ? 'buffer' : 'utf8' })
   // SonicBoom reopens by path: tell it the file behind the descriptor.
   if (typeof target === 'string') (boom as unknown as { file: string }).file = target
-  // Lines are gathered here and handed over a block at a time: SonicBoom measures
-  // its pending text on every write, which is costly one short line at a time.
-  const block = buffered && !isTTY
-  let parts: string[] = []
-  let size = 0
+  // SonicBoom's types know only its utf8 mode.
+  const writeBytes = (bytes: Buffer): void => void (boom as unknown as { write(bytes: Buffer): boolean }).write(bytes)
+  let buffer = block ? Buffer.allocUnsafe(2 * BLOCK) : Buffer.alloc(0)
+  let used = 0
+  let ended = false
   const handOver = (): void => {
-    if (size === 0) return
-    boom.write(parts.length === 1 ? parts[0]! : parts.join(''))
-    parts = []
-    size = 0
+    if (used === 0) return
+    writeBytes(buffer.subarray(0, used))
+    buffer = Buffer.allocUnsafe(2 * BLOCK)
+    used = 0
   }
   // A quiet server's last lines are not held back for long.
-  if (block) setInterval(handOver, 1000).unref()
+  const timer = block ? setInterval(handOver, 1000).unref() : undefined
   const dest: LogDestination = {
     write: (line) => {
+      if (ended) return
       if (!block) {
         boom.write(line)
         return
       }
-      parts.push(line)
-      size += line.length
-      if (size >= BLOCK) handOver()
+      if (used + line.length > buffer.length) {
+        handOver()
+        if (line.length > buffer.length) {
+          writeBytes(Buffer.from(line, 'latin1'))
+          return
+        }
+      }
+      used += buffer.write(line, used, 'latin1')
+      if (used >= BLOCK) handOver()
     },
     reopen: () => {
       handOver()
       if (typeof target === 'string') boom.reopen(target)
     },
     flushSync: () => {
+      if (ended) return
       handOver()
       try {
         boom.flushSync()
@@ -71,6 +86,18 @@ export function destination(target: string | 1 | 2, buffered = false): LogDestin
         // Still writing asynchronously, or the file is gone: nothing more to do.
       }
     },
+    close: () =>
+      new Promise<void>((done) => {
+        if (ended) return done()
+        handOver()
+        ended = true
+        clearInterval(timer)
+        open.delete(dest)
+        // SonicBoom ends after its writes in flight; it leaves stdout and stderr open.
+        boom.once('close', done)
+        boom.once('error', () => done())
+        boom.end()
+      }),
     isTTY,
   }
   open.add(dest)

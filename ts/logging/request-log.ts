@@ -30,9 +30,9 @@ export class RequestLog {
     this.format = FORMATS[settings.format]
   }
 
-  /** Write out what is buffered (the server closed). */
-  flush(): void {
-    this.out.flushSync()
+  /** The server closed: every line is written when this resolves. */
+  close(): Promise<void> {
+    return this.out.close()
   }
 
   write(record: AccessRecord): void {

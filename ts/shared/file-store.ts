@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
+import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { SharedStore } from './store.js'
 import { checkIncrement, encode } from './values.js'
@@ -104,14 +104,20 @@ export class FileStore implements SharedStore {
   private locked<T>(name: string, work: () => T): T {
     const lock = `${this.path(name)}.lock`
     const started = Date.now()
+    // The lock appears with its holder's pid already in it (a hard link of a
+    // written file), so a holder killed at any point leaves a lock naming it.
+    const claim = `${lock}.${process.pid}`
+    writeFileSync(claim, String(process.pid))
     for (;;) {
       try {
-        const fd = openSync(lock, 'wx')
-        writeSync(fd, String(process.pid))
-        closeSync(fd)
+        linkSync(claim, lock)
+        unlinkSync(claim)
         break
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          unlinkSync(claim)
+          throw error
+        }
       }
       let holder = NaN
       try {
@@ -119,7 +125,7 @@ export class FileStore implements SharedStore {
       } catch {
         continue // released meanwhile
       }
-      // An empty lock file is one being written; a dead holder's lock is taken over.
+      // A dead holder's lock is taken over.
       if (holder > 0 && holder !== process.pid && !alive(holder)) {
         try {
           unlinkSync(lock)
@@ -129,6 +135,7 @@ export class FileStore implements SharedStore {
         continue
       }
       if (Date.now() - started > LOCK_TIMEOUT_MS) {
+        unlinkSync(claim)
         throw new Error(`g.${name}: process ${holder} has held the value's lock for over ${LOCK_TIMEOUT_MS / 1000}s`)
       }
       Atomics.wait(pause, 0, 0, 0.05)

@@ -194,7 +194,9 @@ impl Entry {
             handling_ms: handling,
             transfer_ms: transfer,
         };
-        self.log.bridge.emit(|batch| record::access(batch, &fields));
+        self.log
+            .bridge
+            .emit_lazily(|batch| record::access(batch, &fields));
     }
 }
 

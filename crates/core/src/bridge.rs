@@ -36,12 +36,16 @@ struct Outbox {
     events: usize,
     /// A wake was sent and JS has not taken the batch yet.
     woken: bool,
+    /// A timer will wake JS for records that came without a wake (`emit_lazily`).
+    lazy_timer: bool,
 }
 
 /// Events that wake JS at once instead of when the tokio thread runs out of work.
 const EAGER_WAKE_EVENTS: usize = 64;
 /// Longest an event waits for JS while the tokio threads stay busy (never park).
 const WAKE_DEADLINE: std::time::Duration = std::time::Duration::from_millis(1);
+/// Longest a record that needs no answer (an access record) waits for a wake to ride on.
+const LAZY_DEADLINE: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(Default)]
 pub struct Stats {
@@ -150,6 +154,42 @@ impl Bridge {
                     me.wake_if_due();
                 });
             }
+        }
+    }
+
+    /// Append a record JS needs eventually but nobody waits for (an access
+    /// record). It rides along with the next wake for requests; only when none
+    /// comes within `LAZY_DEADLINE` does it wake JS itself. Waking JS for these
+    /// alone would halve the batches under load.
+    pub fn emit_lazily(&self, write: impl FnOnce(&mut Batch)) {
+        let arm = {
+            let mut outbox = lock(&self.outbox);
+            write(&mut outbox.batch);
+            !std::mem::replace(&mut outbox.lazy_timer, true)
+        };
+        if !arm {
+            return;
+        }
+        match (tokio::runtime::Handle::try_current(), self.me.upgrade()) {
+            (Ok(runtime), Some(me)) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep(LAZY_DEADLINE).await;
+                    me.flush_lazy();
+                });
+            }
+            // Outside the runtime (shutting down): the closing event carries it.
+            _ => lock(&self.outbox).lazy_timer = false,
+        }
+    }
+
+    fn flush_lazy(&self) {
+        let wake = {
+            let mut outbox = lock(&self.outbox);
+            outbox.lazy_timer = false;
+            !outbox.batch.text.is_empty() && !std::mem::replace(&mut outbox.woken, true)
+        };
+        if wake {
+            self.wake();
         }
     }
 

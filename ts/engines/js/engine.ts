@@ -202,8 +202,7 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
               clearTimeout(force)
               // After the responses' own 'close' events, which write their records.
               setImmediate(() => {
-                requestLog?.flush()
-                done()
+                void (requestLog?.close() ?? Promise.resolve()).then(done)
               })
             }
             if (options?.drain) {

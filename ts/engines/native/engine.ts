@@ -73,8 +73,8 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
       if (tag === 'C') {
         at += 1
         native.dispose()
-        requestLog?.flush()
-        onClosed?.()
+        const closed = onClosed
+        void (requestLog?.close() ?? Promise.resolve()).then(() => closed?.())
         continue
       }
       const res = live.get(Number(fields[at + 1]))
