@@ -1,8 +1,9 @@
 import { mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
-import pino from 'pino'
+import { createRequire } from 'node:module'
+import type { SonicBoom as SonicBoomClass } from 'sonic-boom'
 
-/** What log writers write to: whole lines, asynchronously (pino's SonicBoom). */
+/** What log writers write to: whole lines, asynchronously (SonicBoom, pino's destination). */
 export interface LogDestination {
   write(line: string): void
   /** After logrotate moved the file: open it again (SIGUSR1). */
@@ -12,6 +13,9 @@ export interface LogDestination {
   close(): Promise<void>
   readonly isTTY: boolean
 }
+
+// CommonJS whose module.exports is the class (its types declare it a named export).
+const SonicBoom = createRequire(import.meta.url)('sonic-boom') as typeof SonicBoomClass
 
 /** Lines are written in blocks of this much (fewer, larger writes under load). */
 const BLOCK = 32 * 1024
@@ -40,7 +44,7 @@ export function destination(target: string | 1 | 2, buffered = false): LogDestin
   // are the request's bytes (both engines read headers and URLs as latin1, like
   // node:http), so they are written back as latin1: a UTF-8 user agent stays UTF-8.
   const block = buffered && !isTTY
-  const boom = pino.destination({ fd, sync: false, append: true, contentMode: block ? 'buffer' : 'utf8' })
+  const boom = new SonicBoom({ fd, sync: false, append: true, contentMode: block ? 'buffer' : 'utf8' })
   // SonicBoom reopens by path: tell it the file behind the descriptor.
   if (typeof target === 'string') (boom as unknown as { file: string }).file = target
   // SonicBoom's types know only its utf8 mode.

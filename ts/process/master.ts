@@ -25,7 +25,7 @@ export interface MasterPlan {
   pidFile?: string
   /** Print the startup line. */
   log: boolean
-  /** Start watching app files once serving; calls `reload` on a change. */
+  /** Start watching app files (before the workers start); calls `reload` on a change. */
   watch?: (reload: () => void) => void
 }
 
@@ -76,6 +76,14 @@ export class Master {
   async start(): Promise<void> {
     process.title = `skitai:${this.plan.name}/m`
     this.socket = await bindSocket(this.plan.address, this.plan.port)
+    // Watching starts before the workers do: an edit made while they start (the
+    // first worker may answer before the master hears it is ready) is not missed.
+    let serving = false
+    let changedWhileStarting = false
+    this.plan.watch?.(() => {
+      if (serving) void this.reload()
+      else changedWhileStarting = true
+    })
     const first = await Promise.all(Array.from({ length: this.target }, (_, i) => this.fork(i + 1)))
     const failed = first.find((outcome) => outcome !== 'ready')
     if (failed !== undefined) {
@@ -86,11 +94,12 @@ export class Master {
     this.trapSignals()
     if (this.plan.pidFile) writePid(this.plan.pidFile, process.pid)
     const host = this.socket.address.includes(':') ? `[${this.socket.address}]` : this.socket.address
-    const serving = `${this.plan.name} serving http://${host}:${this.socket.port} with ${this.target} worker${this.target === 1 ? '' : 's'} (master pid ${process.pid})`
-    if (this.plan.log) console.log(`skitai: ${serving}`)
-    log(serving)
+    const line = `${this.plan.name} serving http://${host}:${this.socket.port} with ${this.target} worker${this.target === 1 ? '' : 's'} (master pid ${process.pid})`
+    if (this.plan.log) console.log(`skitai: ${line}`)
+    log(line)
     notifySystemd(`READY=1\nMAINPID=${process.pid}`)
-    this.plan.watch?.(() => void this.reload())
+    serving = true
+    if (changedWhileStarting) void this.reload()
   }
 
   /** Fork worker `id`; resolves to 'ready', or why it ended before serving. */
