@@ -15,6 +15,7 @@ export type {
   NextApp,
   Mountable,
   NodeHandler,
+  Pushing,
   RunOptions,
   Server,
   ServerAddress,

@@ -1,3 +1,4 @@
+import { whileHandling } from './push.js'
 import type { NodeHandler, SkitaiRequest, SkitaiResponse } from './types.js'
 
 export type FailureHandler = (error: unknown) => void
@@ -30,7 +31,7 @@ export function invoke(handler: NodeHandler, req: SkitaiRequest, res: SkitaiResp
     }
   }
   try {
-    const result = handler(req, res) as PromiseLike<unknown> | undefined
+    const result = whileHandling(res, () => handler(req, res)) as PromiseLike<unknown> | undefined
     if (result !== undefined && result !== null && typeof result.then === 'function') result.then(undefined, onError)
   } catch (error) {
     onError(error)

@@ -14,6 +14,7 @@ import { runWorker, workerId } from './process/worker.js'
 import { SharedRegistry, type SharedOptions, type SharedValues } from './shared/g.js'
 import type { Mountable, RunOptions, Server } from './types.js'
 import { SERVER_NAME, VERSION } from './version.js'
+import { checkPushPath, pushFromHandler } from './push.js'
 
 /** The script node runs (`node serve.js`, `tsx serve.ts`), absolute. */
 function mainScript(): string {
@@ -95,6 +96,14 @@ export class Skitai {
   /** Close skitai.g's connection to Redis, if any (a process that ends needs nothing). */
   closeG(): Promise<void> {
     return this.shared.close()
+  }
+
+  /**
+   * HTTP/2 server push of `path` with the response being handled (in the
+   * synchronous part of a handler; else `res.push(path)`). A no-op over HTTP/1.1.
+   */
+  push(path: string): void {
+    pushFromHandler(checkPushPath(path))
   }
 
   /** `Cache-Control: max-age=<seconds>` on static files under `prefix`. */

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AccessLogFormat } from './logging/formats.js'
+import type { Pushing } from './push.js'
 
-export type { AccessLogFormat }
+export type { AccessLogFormat, Pushing }
 
 /**
  * The request a node-style handler receives. Typed as node:http's, which both
@@ -18,8 +19,8 @@ export interface SkitaiRequest extends IncomingMessage {
   originalUrl: string
 }
 
-/** The response a node-style handler receives: node:http's. */
-export type SkitaiResponse = ServerResponse
+/** The response a node-style handler receives: node:http's, plus HTTP/2 push. */
+export type SkitaiResponse = ServerResponse & Pushing
 
 /**
  * A node-style handler: `(req, res)` as with node:http. Express and Connect apps
