@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::body::ResponseBody;
@@ -53,6 +53,8 @@ pub struct Entry {
     ltxn: u64,
     status: u16,
     sent: u64,
+    /// A request the server pushed: logged with the method `PUSH`.
+    pushed: bool,
 }
 
 impl AccessLog {
@@ -129,6 +131,7 @@ impl AccessLog {
             ltxn,
             status: 0,
             sent: 0,
+            pushed: false,
         })
     }
 }
@@ -136,6 +139,12 @@ impl AccessLog {
 impl Entry {
     pub fn gtxn(&self) -> &HeaderValue {
         &self.gtxn
+    }
+
+    /// The request is one the server pushed (HTTP/2).
+    pub fn pushed(mut self) -> Entry {
+        self.pushed = true;
+        self
     }
 
     /// The response head is ready: handling time ends, transfer time starts.
@@ -172,7 +181,11 @@ impl Entry {
             wall_ms: self.wall_ms,
             peer: self.peer.to_string(),
             host: value(&header::HOST),
-            method: self.method.as_str().as_bytes(),
+            method: if self.pushed {
+                b"PUSH"
+            } else {
+                self.method.as_str().as_bytes()
+            },
             uri: self
                 .uri
                 .path_and_query()
@@ -256,6 +269,19 @@ fn first_hop(value: &[u8]) -> &[u8] {
         .next()
         .unwrap_or(b"")
         .trim_ascii()
+}
+
+/// Stamp the transaction id and hand the record to the body, which emits it when
+/// the transfer ends.
+pub fn logged(mut response: Response<ResponseBody>, entry: Option<Entry>) -> Response<LoggedBody> {
+    let entry = entry.map(|mut entry| {
+        entry.answered(response.status().as_u16());
+        response
+            .headers_mut()
+            .insert(GTXN_HEADER.clone(), entry.gtxn().clone());
+        entry
+    });
+    response.map(|body| LoggedBody::new(body, entry))
 }
 
 /// The response body, counting what is sent; the record goes out when it ends

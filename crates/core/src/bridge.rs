@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::body::{self, ResponseBody, StreamWriter};
 use crate::error_page::error_response;
+use crate::push::PushSender;
 use crate::record;
 use crate::request_body::Credit;
 
@@ -68,6 +69,8 @@ struct Pending {
     reply: Reply,
     html: bool,
     credit: Option<Arc<Credit>>,
+    /// HTTP/2 only: where `res.push(path)` goes.
+    push: Option<PushSender>,
 }
 
 impl Pending {
@@ -245,6 +248,7 @@ impl Bridge {
         &self,
         html: bool,
         credit: Option<Arc<Credit>>,
+        push: Option<PushSender>,
     ) -> Option<(u64, ReplyReceiver)> {
         let mut pending = lock(&self.pending);
         if pending.len() >= self.max_pending {
@@ -258,6 +262,7 @@ impl Bridge {
                 reply: Reply::Head(tx),
                 html,
                 credit,
+                push,
             },
         );
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -403,6 +408,19 @@ impl Bridge {
     pub fn ack(&self, id: u64, bytes: usize) {
         if let Some(credit) = lock(&self.pending).get(&id).and_then(|e| e.credit.clone()) {
             credit.release(bytes);
+        }
+    }
+
+    /// `res.push(path)`: on to the request's HTTP/2 stream while its response has
+    /// not started; a no-op otherwise (HTTP/1.1, answered, gone).
+    pub fn push(&self, id: u64, path: String) {
+        if let Some(Pending {
+            reply: Reply::Head(_),
+            push: Some(push),
+            ..
+        }) = lock(&self.pending).get(&id)
+        {
+            push.send(path);
         }
     }
 

@@ -1,5 +1,6 @@
-//! One TCP connection: hyper's HTTP/1.1 state machine around our service, with a
-//! graceful stop when the server closes.
+//! One TCP connection: HTTP/2 if it opens with the client preface, else hyper's
+//! HTTP/1.1 state machine around our service, with a graceful stop when the
+//! server closes.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response};
+use http::{header, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -16,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::access_log::{Entry, LoggedBody, GTXN_HEADER};
-use crate::body::ResponseBody;
+use crate::access_log::logged;
 use crate::config::Config;
+use crate::incoming::Incoming;
 use crate::service::{self, Shared};
 
 /// How the server closes.
@@ -51,18 +52,37 @@ pub fn http1_builder(config: &Config) -> http1::Builder {
     builder
 }
 
-/// Stamp the transaction id and hand the record to the body, which emits it when
-/// the transfer ends.
-fn logged(mut response: Response<ResponseBody>, entry: Option<Entry>) -> Response<LoggedBody> {
-    let entry = entry.map(|mut entry| {
-        entry.answered(response.status().as_u16());
-        response
-            .headers_mut()
-            .insert(GTXN_HEADER.clone(), entry.gtxn().clone());
-        entry
-    });
-    response.map(|body| LoggedBody::new(body, entry))
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the connection opens with the HTTP/2 preface, looking without
+/// reading. HTTP/1.1 is known at the first byte that differs; a preface that
+/// comes in pieces is waited for until `wait` runs out.
+async fn opens_with_preface(stream: &TcpStream, wait: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut seen = [0u8; PREFACE.len()];
+    loop {
+        let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.peek(&mut seen)).await else {
+            return false;
+        };
+        if n == 0 || seen[..n] != PREFACE[..n] {
+            return false;
+        }
+        if n == PREFACE.len() {
+            return true;
+        }
+        // The kernel has only part of it: peek again once more may have come.
+        if tokio::time::timeout_at(deadline, tokio::time::sleep(PREFACE_PIECES_WAIT))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+    }
 }
+
+/// Between looks at a preface that arrived in pieces (rare: clients send it whole).
+const PREFACE_PIECES_WAIT: Duration = Duration::from_millis(5);
 
 pub async fn serve(
     stream: TcpStream,
@@ -73,6 +93,10 @@ pub async fn serve(
     let _ = stream.set_nodelay(true);
     let ip = peer.ip();
     let peer = Bytes::from(format!("{}\n{}\n", peer.ip(), peer.port()));
+    if opens_with_preface(&stream, shared.config.keep_alive).await {
+        crate::h2_connection::serve(stream, ip, peer, shared, shutdown).await;
+        return;
+    }
     let service_shared = shared.clone();
     let draining = Arc::new(AtomicBool::new(false));
     let service_draining = draining.clone();
@@ -85,6 +109,7 @@ pub async fn serve(
                 .access_log
                 .as_ref()
                 .and_then(|log| log.begin(&req, ip));
+            let req = req.map(Incoming::Http1);
             let mut response = service::handle(&shared, &peer, req).await;
             if draining.load(Ordering::Relaxed) {
                 response

@@ -2,15 +2,16 @@
 
 use std::sync::Arc;
 
+use crate::incoming::Incoming;
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use crate::body::ResponseBody;
 use crate::bridge::Bridge;
 use crate::error_page::error_response;
+use crate::push::PushSender;
 use crate::record::{self, RequestBody};
 use crate::request_body::{self, Credit};
 use crate::service::Shared;
@@ -74,7 +75,8 @@ pub async fn to_js(
 
     let credit = streamed.as_ref().map(|_| Arc::new(Credit::default()));
     let bridge = &shared.bridge;
-    let Some((id, reply)) = bridge.register(html, credit.clone()) else {
+    let push = parts.extensions.get::<PushSender>().cloned();
+    let Some((id, reply)) = bridge.register(html, credit.clone(), push) else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, html);
     };
     let mut guard = AbandonGuard {

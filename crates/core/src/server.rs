@@ -173,6 +173,7 @@ impl Engine {
             .map(|c| Arc::new(AccessLog::new(c, bridge.clone())));
         let shared = Arc::new(Shared {
             http1: connection::http1_builder(&config),
+            h2: crate::h2_connection::builder(&config),
             router: Router::new(&config.mounts, &config.max_ages)?,
             bridge,
             access_log,

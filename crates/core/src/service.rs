@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::incoming::Incoming;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use crate::body::ResponseBody;
 use crate::bridge::Bridge;
@@ -18,6 +18,7 @@ use crate::static_files::Served;
 pub struct Shared {
     pub config: Config,
     pub http1: hyper::server::conn::http1::Builder,
+    pub h2: h2::server::Builder,
     pub router: Router,
     pub bridge: Arc<Bridge>,
     pub access_log: Option<Arc<crate::access_log::AccessLog>>,

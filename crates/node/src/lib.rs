@@ -290,6 +290,13 @@ impl NativeServer {
             .fail(id as u64, u16::try_from(status).unwrap_or(500))
     }
 
+    /// `res.push(path)`: HTTP/2 server push with the request's response.
+    #[napi]
+    pub fn push(&self, id: f64, path: String) {
+        self.bridge.count_call();
+        self.bridge.push(id as u64, path);
+    }
+
     /// JS consumed `bytes` of a streamed request body.
     #[napi]
     pub fn ack(&self, id: f64, bytes: u32) {

@@ -34,6 +34,8 @@ export interface NativeServer {
   /** After the batch listener ran: hand over the whole responses it made. */
   endBatch(): void
   ack(id: number, bytes: number): void
+  /** HTTP/2 server push of `path` with request `id`'s response. */
+  push(id: number, path: string): void
   stats(): { requests: number; wakes: number; calls: number; pending: number }
   close(graceMs: number, drain?: boolean): void
   dispose(): void

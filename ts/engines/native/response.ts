@@ -4,6 +4,7 @@ import type { Body, NativeServer } from './addon.js'
 import { NATIVE } from './brand.js'
 import { validateHeader, validateReason } from './headers.js'
 import type { NativeRequest } from './request.js'
+import { checkPushPath } from '../../push.js'
 
 type HeaderValue = string | string[]
 type Callback = (error?: Error | null) => void
@@ -230,6 +231,13 @@ export class NativeResponse extends Stream {
       process.nextTick(emitFinished, this)
     }
     return this
+  }
+
+  /** HTTP/2 server push (see Pushing); nothing to do over HTTP/1.1 or once the response started. */
+  push(path: string): void {
+    checkPushPath(path)
+    if (this.headersSent || this.writableEnded || this.req.httpVersion !== '2.0') return
+    this.context.native.push(this.req.id, path)
   }
 
   /** The handler failed: a 500 page if nothing was sent, else the response is cut. */
