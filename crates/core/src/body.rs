@@ -53,7 +53,8 @@ pub struct Flow {
     finished: AtomicBool,
 }
 
-pub type Chunk = Result<Bytes, BodyAborted>;
+/// What the writer sends: body bytes, then possibly trailer fields.
+pub type Chunk = Result<Frame<Bytes>, BodyAborted>;
 
 /// The writing half, kept by the bridge while the response streams.
 pub struct StreamWriter {
@@ -75,7 +76,12 @@ impl StreamWriter {
             // JS waits for 'drain', or the drain could be missed.
             self.flow.wants_drain.store(true, Ordering::Release);
         }
-        self.tx.send(Ok(chunk)).is_ok() && below
+        self.tx.send(Ok(Frame::data(chunk))).is_ok() && below
+    }
+
+    /// Trailer fields after the last chunk (`res.addTrailers`).
+    pub fn trailers(&self, trailers: http::HeaderMap) {
+        let _ = self.tx.send(Ok(Frame::trailers(trailers)));
     }
 
     pub fn finish(self) {
@@ -132,13 +138,13 @@ impl http_body::Body for ResponseBody {
         match self.get_mut() {
             ResponseBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             ResponseBody::Stream(s) => match s.rx.poll_recv(cx) {
-                Poll::Ready(Some(Ok(chunk))) => {
-                    let left =
-                        s.flow.buffered.fetch_sub(chunk.len(), Ordering::AcqRel) - chunk.len();
-                    if left == 0 && s.flow.wants_drain.swap(false, Ordering::AcqRel) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let len = frame.data_ref().map_or(0, Bytes::len);
+                    let left = s.flow.buffered.fetch_sub(len, Ordering::AcqRel) - len;
+                    if len > 0 && left == 0 && s.flow.wants_drain.swap(false, Ordering::AcqRel) {
                         s.bridge.drained(s.id);
                     }
-                    Poll::Ready(Some(Ok(Frame::data(chunk))))
+                    Poll::Ready(Some(Ok(frame)))
                 }
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
                 Poll::Ready(None) => Poll::Ready(None),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use hyper::ext::ReasonPhrase;
 use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
@@ -374,11 +374,19 @@ impl Bridge {
         }
     }
 
-    /// Finish a started response with a last chunk.
-    pub fn end(&self, id: u64, chunk: Bytes) -> bool {
+    /// Finish a started response with a last chunk, and trailer fields if any
+    /// (a header block as `respond` takes it).
+    pub fn end(&self, id: u64, chunk: Bytes, trailers: Option<&[u8]>) -> bool {
         match self.remove(id).map(|e| e.reply) {
             Some(Reply::Streaming(writer)) => {
                 writer.write(chunk);
+                if let Some(block) = trailers {
+                    let mut map = HeaderMap::new();
+                    for (name, value) in valid_fields(block) {
+                        map.append(name, value);
+                    }
+                    writer.trailers(map);
+                }
                 writer.finish();
                 true
             }
@@ -441,21 +449,35 @@ pub fn build_response(status: u16, headers: &[u8], body: ResponseBody) -> Respon
     let mut response = Response::new(body);
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut fields = headers.split(|&b| b == b'\n');
-    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+    for (name, value) in pairs(headers) {
         if name == REASON_FIELD {
             if let Ok(reason) = ReasonPhrase::try_from(value) {
                 response.extensions_mut().insert(reason);
             }
             continue;
         }
-        // JS validates names and values like node:http does; anything that still
-        // fails here is dropped rather than sent malformed.
-        if let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
-        {
+        if let Some((name, value)) = valid(name, value) {
             response.headers_mut().append(name, value);
         }
     }
     response
+}
+
+/// The `name\nvalue\n` pairs of a header block.
+fn pairs(block: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut fields = block.split(|&b| b == b'\n');
+    std::iter::from_fn(move || Some((fields.next()?, fields.next()?)))
+}
+
+/// JS validates names and values like node:http does; anything that still fails
+/// here is dropped rather than sent malformed.
+fn valid(name: &[u8], value: &[u8]) -> Option<(HeaderName, HeaderValue)> {
+    Some((
+        HeaderName::from_bytes(name).ok()?,
+        HeaderValue::from_bytes(value).ok()?,
+    ))
+}
+
+fn valid_fields(block: &[u8]) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
+    pairs(block).filter_map(|(name, value)| valid(name, value))
 }

@@ -58,6 +58,7 @@ pub async fn to_js(
     }
     let (parts, body) = req.into_parts();
     let exact = body.size_hint().exact();
+    let mut trailers = None;
     let (body, streamed) = if body.is_end_stream() {
         (RequestBody::None, None)
     } else if exact.is_some_and(|n| n <= INLINE_BODY_MAX) {
@@ -65,7 +66,10 @@ pub async fn to_js(
         match tokio::time::timeout(config.request_timeout, Limited::new(body, limit).collect())
             .await
         {
-            Ok(Ok(collected)) => (RequestBody::Inline(collected.to_bytes()), None),
+            Ok(Ok(collected)) => {
+                trailers = collected.trailers().cloned();
+                (RequestBody::Inline(collected.to_bytes()), None)
+            }
             Ok(Err(_)) => return error_response(StatusCode::BAD_REQUEST, html),
             Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, html),
         }
@@ -84,7 +88,12 @@ pub async fn to_js(
         id,
         armed: true,
     };
-    bridge.emit(|b| record::request(b, id, handler, &parts, peer, body));
+    bridge.emit(|b| {
+        record::request(b, id, handler, &parts, peer, body);
+        if let Some(trailers) = &trailers {
+            record::trailers(b, id, trailers);
+        }
+    });
     if let (Some(body), Some(credit)) = (streamed, credit) {
         let pump = request_body::pump(
             bridge.clone(),

@@ -15,7 +15,7 @@
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::Version;
+use http::{HeaderMap, Version};
 
 use crate::bridge::Batch;
 
@@ -100,6 +100,19 @@ pub fn body_chunk(batch: &mut Batch, id: u64, chunk: Bytes) {
 fn simple(batch: &mut Batch, tag: &[u8], id: u64) {
     batch.text.extend_from_slice(tag);
     number(&mut batch.text, id);
+}
+
+/// A request body's trailer fields: before its end record, or (an inline body)
+/// right after the request record.
+pub fn trailers(batch: &mut Batch, id: u64, trailers: &HeaderMap) {
+    let text = &mut batch.text;
+    text.extend_from_slice(b"T\n");
+    number(text, id);
+    number(text, trailers.len() as u64);
+    for (name, value) in trailers {
+        field(text, name.as_str().as_bytes());
+        field(text, value.as_bytes());
+    }
 }
 
 pub fn body_end(batch: &mut Batch, id: u64) {

@@ -75,8 +75,14 @@ pub async fn pump(
                 return;
             }
         };
-        let Ok(chunk) = frame.into_data() else {
-            continue;
+        let chunk = match frame.into_data() {
+            Ok(chunk) => chunk,
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    bridge.emit(|b| record::trailers(b, id, &trailers));
+                }
+                continue;
+            }
         };
         received += chunk.len() as u64;
         if received > max {

@@ -276,10 +276,20 @@ impl NativeServer {
         self.bridge.write(id as u64, body_bytes(Some(chunk)))
     }
 
+    /// Finish a started response; `trailers` is a header block like `respond`'s.
     #[napi]
-    pub fn end(&self, id: f64, chunk: Option<Either<String, &[u8]>>) -> bool {
+    pub fn end(
+        &self,
+        id: f64,
+        chunk: Option<Either<String, &[u8]>>,
+        trailers: Option<Latin1Header>,
+    ) -> bool {
         self.bridge.count_call();
-        self.bridge.end(id as u64, body_bytes(chunk))
+        self.bridge.end(
+            id as u64,
+            body_bytes(chunk),
+            trailers.as_ref().map(|t| t.0.as_slice()),
+        )
     }
 
     /// The handler failed: an error page if nothing was sent, else cut the response.

@@ -29,7 +29,7 @@ export interface NativeServer {
   readonly address: string
   respond(id: number, status: number, headers: string, body: Body, end: boolean): boolean
   write(id: number, chunk: string | Uint8Array): boolean
-  end(id: number, chunk: Body): boolean
+  end(id: number, chunk: Body, trailers?: string): boolean
   fail(id: number, status: number): boolean
   /** After the batch listener ran: hand over the whole responses it made. */
   endBatch(): void

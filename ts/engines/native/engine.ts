@@ -83,6 +83,12 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
           res?.req.onChunk(buffers![Number(fields[at + 2])]!)
           at += 3
           break
+        case 'T': {
+          const count = Number(fields[at + 2])
+          res?.req.onTrailers(fields.slice(at + 3, at + 3 + count * 2))
+          at += 3 + count * 2
+          break
+        }
         case 'E':
           res?.req.onEnd()
           at += 2

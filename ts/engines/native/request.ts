@@ -64,6 +64,7 @@ export class NativeRequest extends Readable {
   private peer: PeerSocket | undefined
   /** Streamed body bytes handed to the reader but not yet acknowledged to the engine. */
   private unacked = 0
+  private trailerFields: string[] = []
 
   constructor(
     private readonly native: NativeServer,
@@ -93,7 +94,13 @@ export class NativeRequest extends Readable {
   }
 
   get trailers(): Record<string, string> {
-    return {}
+    const out: Record<string, string> = {}
+    for (let i = 0; i < this.trailerFields.length; i += 2) {
+      const name = this.trailerFields[i]!
+      const value = this.trailerFields[i + 1]!
+      out[name] = name in out ? `${out[name]}, ${value}` : value
+    }
+    return out
   }
 
   get headersDistinct(): Record<string, string[]> {
@@ -104,11 +111,13 @@ export class NativeRequest extends Readable {
   }
 
   get rawTrailers(): string[] {
-    return []
+    return this.trailerFields
   }
 
   get trailersDistinct(): Record<string, string[]> {
-    return {}
+    const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>
+    for (let i = 0; i < this.trailerFields.length; i += 2) (out[this.trailerFields[i]!] ??= []).push(this.trailerFields[i + 1]!)
+    return out
   }
 
   setTimeout(_ms: number, callback?: () => void): this {
@@ -148,6 +157,11 @@ export class NativeRequest extends Readable {
       this.push(body)
     }
     this.push(null)
+  }
+
+  /** The body's trailer fields (name, value, ...), before its end. */
+  onTrailers(fields: string[]): void {
+    this.trailerFields = fields
   }
 
   /** A chunk of a streamed body arrived. */

@@ -49,6 +49,8 @@ export class NativeResponse extends Stream {
   private started = false
   private needDrain = false
   private outHeaders: Record<string, HeaderValue> | undefined
+  /** `addTrailers`: a header block sent after the body. */
+  private trailerBlock: string | undefined
 
   constructor(
     private readonly context: ResponseContext,
@@ -222,7 +224,11 @@ export class NativeResponse extends Stream {
     }
     const body = bodyOf(chunk, encoding as BufferEncoding | undefined)
     this.writableEnded = true
-    if (this.started) this.context.native.end(this.req.id, body)
+    if (this.trailerBlock !== undefined) {
+      // Trailers follow a body that streams: start it if it has not.
+      if (!this.started) this.start(undefined, false)
+      this.context.native.end(this.req.id, body, this.trailerBlock)
+    } else if (this.started) this.context.native.end(this.req.id, body)
     else this.start(body, true)
     this.context.live.delete(this.req.id)
     this.writableFinished = true
@@ -270,7 +276,16 @@ export class NativeResponse extends Stream {
   }
   assignSocket(): void {}
   detachSocket(): void {}
-  addTrailers(): void {}
+  /** Trailer fields sent after the body (HTTP/2; HTTP/1.1 chunked when the client sent `TE: trailers`). */
+  addTrailers(headers: OutgoingHttpHeaders | ReadonlyArray<[string, string]>): void {
+    const entries = Array.isArray(headers) ? (headers as ReadonlyArray<[string, string]>) : Object.entries(headers as OutgoingHttpHeaders)
+    let block = this.trailerBlock ?? ''
+    for (const [name, value] of entries) {
+      validateHeader(name, value)
+      for (const v of Array.isArray(value) ? value : [value]) block += `${name.toLowerCase()}\n${String(v)}\n`
+    }
+    this.trailerBlock = block
+  }
 
   /** What node:http runs when the first write fixes the head; middleware calls it too. */
   _implicitHeader(): void {
