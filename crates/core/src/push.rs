@@ -2,7 +2,7 @@
 //! and the requests promised for them.
 
 use http::uri::Authority;
-use http::{header, request, HeaderMap, HeaderName, Method, Request, Uri};
+use http::{header, request, HeaderName, HeaderValue, Method, Request, Uri};
 use tokio::sync::mpsc;
 
 /// Where `res.push(path)` goes: the stream task that answers the request.
@@ -34,25 +34,22 @@ const COPIED: [HeaderName; 4] = [
 ];
 
 /// What promised requests take from the request they go with, kept before that
-/// one goes to its handler.
+/// one goes to its handler (clones of shared bytes: nothing is allocated unless a
+/// push is made).
 pub struct PushBase {
     authority: Option<Authority>,
-    headers: HeaderMap,
+    copied: [Option<HeaderValue>; 4],
 }
 
 impl PushBase {
     pub fn of(original: &request::Parts) -> PushBase {
-        let mut headers = HeaderMap::new();
-        for name in COPIED {
-            for value in original.headers.get_all(&name) {
-                headers.append(name.clone(), value.clone());
-            }
-        }
         let authority = original.uri.authority().cloned().or_else(|| {
             let host = original.headers.get(header::HOST)?;
             Authority::try_from(host.as_bytes()).ok()
         });
-        PushBase { authority, headers }
+        // Cookies arrive joined into one field (h2_connection::join_cookies).
+        let copied = COPIED.map(|name| original.headers.get(name).cloned());
+        PushBase { authority, copied }
     }
 
     fn request(&self, path: &str) -> Option<Request<()>> {
@@ -70,7 +67,11 @@ impl PushBase {
             .uri(uri)
             .body(())
             .ok()?;
-        *request.headers_mut() = self.headers.clone();
+        for (name, value) in COPIED.into_iter().zip(&self.copied) {
+            if let Some(value) = value {
+                request.headers_mut().insert(name, value.clone());
+            }
+        }
         Some(request)
     }
 }
@@ -99,8 +100,7 @@ mod tests {
     fn original() -> request::Parts {
         let (parts, ()) = Request::builder()
             .uri("http://example.com:8080/page")
-            .header(header::COOKIE, "a=1")
-            .header(header::COOKIE, "b=2")
+            .header(header::COOKIE, "a=1; b=2")
             .header(header::USER_AGENT, "ua")
             .header(header::AUTHORIZATION, "secret")
             .body(())
@@ -118,7 +118,8 @@ mod tests {
             .expect("a promise");
         assert_eq!(request.uri(), "http://example.com:8080/a.css?v=1");
         assert_eq!(request.method(), Method::GET);
-        assert_eq!(request.headers().get_all(header::COOKIE).iter().count(), 2);
+        assert_eq!(request.headers()[header::COOKIE], "a=1; b=2");
+        assert_eq!(request.headers()[header::USER_AGENT], "ua");
         assert!(request.headers().get(header::AUTHORIZATION).is_none());
         assert!(pushed.promise(&parts, "/a.css?v=1".into()).is_none());
         assert!(pushed.promise(&parts, "//evil/x".into()).is_none());
