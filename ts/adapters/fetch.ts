@@ -25,7 +25,14 @@ function lazyBody(req: SkitaiRequest): ReadableStream<Uint8Array> {
 function toRequest(req: SkitaiRequest, signal: AbortSignal): Request {
   const headers = new Headers()
   const raw = req.rawHeaders
-  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!)
+  let authority: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    // HTTP/2's pseudo-headers (':method', ':path', ...) are no headers to a fetch
+    // app; its ':authority' is what HTTP/1.1 calls Host.
+    if (raw[i]!.charCodeAt(0) !== 58) headers.append(raw[i]!, raw[i + 1]!)
+    else if (raw[i] === ':authority') authority = raw[i + 1]
+  }
+  if (authority !== undefined && !headers.has('host')) headers.set('host', authority)
   const host = req.headers.host ?? 'localhost'
   const init: RequestInit & { duplex?: 'half' } = { method: req.method, headers, signal }
   if (req.method !== 'GET' && req.method !== 'HEAD') {

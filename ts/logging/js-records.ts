@@ -29,9 +29,13 @@ export function recordAccess(
   worker: string,
   active: () => number,
   report: (record: AccessRecord) => void,
+  /** What the log shows as the method: 'PUSH' for an HTTP/2 pushed response. */
+  method = req.method ?? 'GET',
 ): void {
   const time = Date.now()
   const started = performance.now()
+  // Read now: an HTTP/2 stream's socket is out of reach once the stream closed.
+  const ip = req.socket.remoteAddress ?? ''
   let headAt = 0
   let sent = 0
   const given = header(req, 'x-gtxn-id')
@@ -59,9 +63,9 @@ export function recordAccess(
     const authorization = header(req, 'authorization')
     report({
       time,
-      ip: req.socket.remoteAddress ?? '',
+      ip,
       host: header(req, 'host'),
-      method: req.method ?? 'GET',
+      method,
       uri: (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/',
       version: req.httpVersion,
       requestBytes: header(req, 'content-length'),

@@ -5,7 +5,7 @@ use std::future::poll_fn;
 
 use bytes::Bytes;
 use h2::{Reason, SendStream};
-use http::{header, HeaderMap, Response};
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
 
@@ -51,6 +51,17 @@ pub async fn send<B>(
 {
     let (mut head, body) = response.into_parts();
     strip_connection_fields(&mut head.headers);
+    // hyper adds the length of a body whose size is known for HTTP/1.1; the same
+    // here (for HEAD, the body is still the one GET would send).
+    let bodiless_status = head.status.is_informational()
+        || head.status == StatusCode::NO_CONTENT
+        || head.status == StatusCode::NOT_MODIFIED;
+    if !bodiless_status && !head.headers.contains_key(header::CONTENT_LENGTH) {
+        if let Some(length) = body.size_hint().exact() {
+            head.headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+    }
     let bodyless = head_only || body.is_end_stream();
     let Ok(stream) = start(Response::from_parts(head, ()), bodyless) else {
         // The client reset the stream meanwhile.
@@ -128,7 +139,6 @@ async fn send_data(stream: &mut SendStream<Bytes>, mut data: Bytes, last: bool) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     #[test]
     fn connection_fields_are_removed() {

@@ -1,5 +1,6 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
-import { Server as NetServer, type AddressInfo } from 'node:net'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net'
 import { errorBody, wantsHtml } from '../../errors.js'
 import { failureStatus, invoke } from '../../invoke.js'
 import { pathOf, splitUrl, type Group, type MountTable } from '../../mounts.js'
@@ -10,6 +11,10 @@ import { serveStatic } from '../../static/serve.js'
 import type { CloseOptions, EngineStats, Server, SkitaiRequest, SkitaiResponse } from '../../types.js'
 import { SERVER_NAME } from '../../version.js'
 import type { EngineSettings } from '../settings.js'
+import { Http1Response } from './h1-response.js'
+import { bridgeExpressApps, expressPush } from './express-bridge.js'
+import { http2Side } from './h2c.js'
+import { sniffer } from './preface.js'
 
 type Req = IncomingMessage & { baseUrl?: string; originalUrl?: string }
 
@@ -21,12 +26,13 @@ function sendError(res: ServerResponse, status: number, html: boolean, close = f
     return
   }
   const { contentType, body } = errorBody(status, html)
-  // The engine's own reason phrase: the handler's may be what failed.
+  // The engine's own reason phrase: the handler's may be what failed. HTTP/2 has
+  // neither reason phrases (its response drops them) nor a Connection header.
   res.writeHead(status, STATUS_CODES[status], {
     'content-type': contentType,
     'content-length': Buffer.byteLength(body),
     ...(status === 503 ? { 'retry-after': '1' } : {}),
-    ...(close ? { connection: 'close' } : {}),
+    ...(close && res.req.httpVersionMajor === 1 ? { connection: 'close' } : {}),
   })
   res.end(body)
 }
@@ -86,46 +92,83 @@ function limitBody(req: IncomingMessage, res: ServerResponse, max: number, html:
   }
 }
 
-/** The same server on node:http: the fallback engine and the benchmark baseline. */
+function headerListSize(raw: readonly string[]): number {
+  let size = 0
+  for (let i = 0; i + 1 < raw.length; i += 2) size += raw[i]!.length + raw[i + 1]!.length + 32
+  return size
+}
+
+/**
+ * The same server on node:http: the fallback engine and the benchmark baseline.
+ * HTTP/2 (h2c with prior knowledge) shares the port: each connection's first
+ * bytes pick node:http or node:http2 (preface.ts, h2c.ts); both feed one pipeline.
+ */
 export function listenJs(table: MountTable, settings: EngineSettings): Promise<Server> {
   let requests = 0
   let pending = 0
   let draining = false
   let connections = 0
+  let expressBridged = false
+  expressPush(table.mounts.map((mount) => mount.target))
   const requestLog = settings.accessLog ? new RequestLog(settings.accessLog) : undefined
+  const headersTimeout = Math.max(settings.keepAlive, 1) * 1000
   const server = createServer(
     {
       keepAliveTimeout: settings.keepAlive * 1000,
-      headersTimeout: Math.max(settings.keepAlive, 1) * 1000,
+      headersTimeout,
       requestTimeout: 0,
       maxHeaderSize: settings.maxHeaderSize,
+      ServerResponse: Http1Response,
     },
-    (req: Req, res) => {
-      res.setHeader('server', SERVER_NAME)
-      if (draining) res.setHeader('connection', 'close')
-      // node:http emits 'error' for a write after end; without a listener that would
-      // take the process down.
-      res.on('error', (error) => console.error(`skitai: response error on ${req.method} ${req.url}:`, error.message))
-      if (req.url !== undefined && !req.url.startsWith('/')) req.url = originForm(req.url)
-      const originalUrl = req.url ?? '/'
-      const path = pathOf(originalUrl)
-      if (requestLog && !loggedOff(requestLog.settings.off, path)) {
-        req.originalUrl = originalUrl
-        recordAccess(req, res, requestLog.settings.worker, () => connections, (record) => requestLog.write(record))
-      }
-      const group = table.route(path)
-      const html = wantsHtml(req.headers.accept)
-      if (group === undefined) return sendError(res, 404, html)
-      if (group.sites.length > 0 && (req.method === 'GET' || req.method === 'HEAD')) {
-        void serveSites(req, res, group, path, html).catch((error: unknown) => {
-          console.error(`skitai: static file failed on ${req.method} ${originalUrl}:`, error)
-          sendError(res, 500, html)
-        })
-        return
-      }
-      toApp(req, res, group, html)
-    },
+    handle,
   )
+
+  /** Every request, HTTP/1.1 or HTTP/2; `logMethod` is 'PUSH' for a pushed one. */
+  function handle(req: Req, res: ServerResponse, logMethod?: string): void {
+    res.setHeader('server', SERVER_NAME)
+    if (draining && req.httpVersionMajor === 1) res.setHeader('connection', 'close')
+    // node:http emits 'error' for a write after end; without a listener that would
+    // take the process down.
+    res.on('error', (error) => console.error(`skitai: response error on ${req.method} ${req.url}:`, error.message))
+    if (req.url !== undefined && !req.url.startsWith('/')) req.url = originForm(req.url)
+    const originalUrl = req.url ?? '/'
+    const path = pathOf(originalUrl)
+    if (requestLog && !loggedOff(requestLog.settings.off, path)) {
+      req.originalUrl = originalUrl
+      recordAccess(req, res, requestLog.settings.worker, () => connections, (record) => requestLog.write(record), logMethod)
+    }
+    const group = table.route(path)
+    const html = wantsHtml(req.headers.accept)
+    if (group === undefined) return sendError(res, 404, html)
+    if (group.sites.length > 0 && (req.method === 'GET' || req.method === 'HEAD')) {
+      void serveSites(req, res, group, path, html).catch((error: unknown) => {
+        console.error(`skitai: static file failed on ${req.method} ${originalUrl}:`, error)
+        sendError(res, 500, html)
+      })
+      return
+    }
+    toApp(req, res, group, html)
+  }
+
+  function handleHttp2(req: Http2ServerRequest, res: Http2ServerResponse, logMethod?: string): void {
+    if (!expressBridged) {
+      expressBridged = true
+      bridgeExpressApps(table.mounts.map((mount) => mount.target))
+    }
+    // nghttp2 advertises SETTINGS_MAX_HEADER_LIST_SIZE but does not hold the
+    // client to it: measured as RFC 9113 does (name + value + 32 per field).
+    if (headerListSize(req.rawHeaders) > settings.maxHeaderSize) {
+      return sendError(res as unknown as ServerResponse, 431, wantsHtml(req.headers.accept))
+    }
+    // Handlers, adapters and the log read Host; HTTP/2 sends :authority instead.
+    if (req.headers.host === undefined && req.authority) req.headers.host = req.authority
+    // No Content-Length and not ended with the headers: a body of unknown length,
+    // as a chunked one over HTTP/1.1.
+    if (!req.stream.endAfterHeaders && req.headers['content-length'] === undefined) {
+      limitBody(req as unknown as Req, res as unknown as ServerResponse, settings.maxBodySize, wantsHtml(req.headers.accept))
+    }
+    handle(req as unknown as Req, res as unknown as ServerResponse, logMethod)
+  }
 
   /** Static sites first; a miss goes on to the group's app, if any. */
   async function serveSites(req: Req, res: ServerResponse, group: Group, path: string, html: boolean): Promise<void> {
@@ -168,9 +211,17 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
     const fail = (error: unknown): void => sendError(res, failureStatus(error), html)
     invoke(handler, req as unknown as SkitaiRequest, res as unknown as SkitaiResponse, fail)
   }
-  server.on('connection', (socket) => {
+  // node:http's own connection listener gets only the connections the preface
+  // check hands it; the rest go to the HTTP/2 side.
+  const [http1] = server.listeners('connection') as Array<(socket: Socket) => void>
+  if (http1 === undefined || server.listenerCount('connection') !== 1) throw new Error('skitai: unexpected node:http connection listeners')
+  server.removeListener('connection', http1)
+  const http2 = http2Side(settings, handleHttp2)
+  const preface = sniffer(headersTimeout, (socket, isHttp2) => (isHttp2 ? http2.take(socket) : http1.call(server, socket)))
+  server.on('connection', (socket: Socket) => {
     connections++
     socket.once('close', () => connections--)
+    preface.take(socket)
   })
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy()
@@ -196,7 +247,10 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
         stats: (): EngineStats => ({ requests, wakes: 0, calls: 0, pending }),
         close: (options?: CloseOptions): Promise<void> => {
           closing ??= new Promise<void>((done) => {
-            const force = setTimeout(() => server.closeAllConnections(), (options?.grace ?? 30) * 1000)
+            const force = setTimeout(() => {
+              server.closeAllConnections()
+              http2.destroy()
+            }, (options?.grace ?? 30) * 1000)
             force.unref()
             const closed = (): void => {
               clearTimeout(force)
@@ -205,6 +259,9 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
                 void (requestLog?.close() ?? Promise.resolve()).then(done)
               })
             }
+            // No request on these yet; HTTP/2 sessions get GOAWAY and finish their streams.
+            preface.dropUndecided()
+            http2.close()
             if (options?.drain) {
               // Stop listening only (http.Server's close would also drop idle
               // connections); each connection ends after its next response or

@@ -1,5 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable, Stream } from 'node:stream'
+import { makeBridge } from '../bridge-prototype.js'
 import { NATIVE } from './brand.js'
 import { NativeRequest } from './request.js'
 import { NativeResponse } from './response.js'
@@ -16,36 +17,8 @@ import { NativeResponse } from './response.js'
  * working on node:http too. Properties Express defines itself sit above the
  * bridge and are untouched.
  */
-function keysUpTo(proto: object, stop: object, into: Set<PropertyKey>): void {
-  for (let p: object | null = proto; p !== null && p !== stop; p = Object.getPrototypeOf(p) as object | null) {
-    for (const key of Reflect.ownKeys(p)) if (key !== 'constructor') into.add(key)
-  }
-}
-
-function makeBridge(nodeProto: object, nativeProto: object, common: object): object {
-  const bridge = Object.create(nodeProto) as object
-  const keys = new Set<PropertyKey>()
-  keysUpTo(nodeProto, common, keys)
-  keysUpTo(nativeProto, common, keys)
-  for (const key of keys) {
-    Object.defineProperty(bridge, key, {
-      configurable: true,
-      enumerable: false,
-      get(this: Record<symbol, unknown>) {
-        return Reflect.get(this[NATIVE] === true ? nativeProto : nodeProto, key, this)
-      },
-      set(this: Record<symbol, unknown>, value: unknown) {
-        // Reflect.set with the object as receiver: a setter runs on it, a plain
-        // value becomes its own property, exactly as an assignment would.
-        Reflect.set(this[NATIVE] === true ? nativeProto : nodeProto, key, value, this)
-      },
-    })
-  }
-  return bridge
-}
-
-const requestBridge = makeBridge(IncomingMessage.prototype, NativeRequest.prototype, Readable.prototype)
-const responseBridge = makeBridge(ServerResponse.prototype, NativeResponse.prototype, Stream.prototype)
+const requestBridge = makeBridge(IncomingMessage.prototype, NativeRequest.prototype, Readable.prototype, NATIVE)
+const responseBridge = makeBridge(ServerResponse.prototype, NativeResponse.prototype, Stream.prototype, NATIVE)
 
 /** The object in `start`'s prototype chain whose own prototype is `base` (or the bridge already). */
 function directChildOf(start: unknown, base: object, bridge: object): object | undefined {
