@@ -8,6 +8,7 @@ use std::pin::pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::server::{SendPushedResponse, SendResponse};
 use h2::RecvStream;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Version};
@@ -68,11 +69,17 @@ pub async fn serve<T>(
     let context = Context { shared, ip, peer };
     let mut idle = pin!(tokio::time::sleep(keep_alive));
     let mut closing = false;
+    // The streams run in this task rather than one task each: the responses JS
+    // hands over together are all queued before the connection is polled again,
+    // so they leave in one write instead of one write each.
+    let mut streams = FuturesUnordered::new();
     loop {
         tokio::select! {
+            biased;
+            Some(()) = streams.next(), if !streams.is_empty() => {}
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
-                    tokio::spawn(answer(request, respond, context.clone()));
+                    streams.push(answer(request, respond, context.clone()));
                     idle.as_mut().reset(Instant::now() + keep_alive);
                 }
                 // A connection error: h2 has sent GOAWAY with its reason.
