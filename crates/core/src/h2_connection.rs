@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use h2::server::{SendPushedResponse, SendResponse};
 use h2::RecvStream;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Version};
@@ -80,6 +81,12 @@ pub async fn serve<T>(
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
                     streams.push(answer(request, respond, context.clone()));
+                    // Every stream that has already arrived is taken before any is
+                    // answered (each accept flushes what is queued): answers made
+                    // at once, such as static files', then leave in one write.
+                    while let Some(Some(Ok((request, respond)))) = conn.accept().now_or_never() {
+                        streams.push(answer(request, respond, context.clone()));
+                    }
                     idle.as_mut().reset(Instant::now() + keep_alive);
                 }
                 // A connection error: h2 has sent GOAWAY with its reason.
