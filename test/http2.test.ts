@@ -284,6 +284,21 @@ for (const engine of ENGINES) {
       }
     })
 
+    test('nghttp -nv shows PUSH_PROMISE frames before the response HEADERS', async (t) => {
+      if (!(await run('sh', ['-c', 'command -v nghttp']).then(() => true, () => false))) {
+        t.skip('nghttp is not installed (Debian package nghttp2-client)')
+        return
+      }
+      const trace = (await run('nghttp', ['-nv', `${server.url}/push`], { timeout: 15_000 })).stdout
+      const promises = [...trace.matchAll(/recv PUSH_PROMISE frame <[^>]*stream_id=(\d+)>/g)]
+      assert.equal(promises.length, 2, trace)
+      const requestStream = promises[0]![1]
+      const headers = trace.indexOf(`recv HEADERS frame <`, trace.indexOf('recv PUSH_PROMISE'))
+      assert.ok(trace.lastIndexOf('recv PUSH_PROMISE') < headers, 'promises come first')
+      assert.match(trace, new RegExp(`recv \\(stream_id=${requestStream}\\) :path: /static/a\\.css`))
+      assert.match(trace, /recv \(stream_id=\d+\) :path: \/hello/)
+    })
+
     test('HTTP/1.1 on the same port; curl --http2 (Upgrade: h2c) gets an answer; curl with prior knowledge gets HTTP/2', async () => {
       const h1 = await request(`${server.url}/hello`)
       assert.equal(h1.statusCode, 200)
