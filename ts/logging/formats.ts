@@ -19,7 +19,8 @@ function localDateTime(ms: number): string {
 }
 
 const dash = (value: string): string => (value === '' ? '-' : value)
-const quoted = (value: string): string => (value === '' ? '-' : `"${value.replace(/"/g, '\\"')}"`)
+// The regular expression only when there is a quote to escape: most values have none.
+const quoted = (value: string): string => (value === '' ? '-' : `"${value.includes('"') ? value.replace(/"/g, '\\"') : value}"`)
 
 /**
  * Skitai's line, the seed's field order: date time ip host method uri version

@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version};
+use http::{header, HeaderName, HeaderValue, Method, Request, Response, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::body::ResponseBody;
@@ -38,6 +38,26 @@ pub struct AccessLog {
     bridge: Arc<Bridge>,
 }
 
+/// The request fields a record shows, in `LOGGED_FIELDS` order.
+#[derive(Clone, Copy)]
+enum LoggedField {
+    Host,
+    Authorization,
+    Referer,
+    UserAgent,
+    ContentLength,
+    ForwardedFor,
+}
+
+const LOGGED_FIELDS: [HeaderName; 6] = [
+    header::HOST,
+    header::AUTHORIZATION,
+    header::REFERER,
+    header::USER_AGENT,
+    header::CONTENT_LENGTH,
+    HeaderName::from_static("x-forwarded-for"),
+];
+
 /// What a record needs from the request, kept until the response body ends.
 pub struct Entry {
     log: Arc<AccessLog>,
@@ -48,7 +68,8 @@ pub struct Entry {
     method: Method,
     uri: Uri,
     version: Version,
-    headers: HeaderMap,
+    /// The request fields the line shows (clones of shared bytes, no map).
+    logged: [Option<HeaderValue>; 6],
     gtxn: HeaderValue,
     ltxn: u64,
     status: u16,
@@ -98,23 +119,12 @@ impl AccessLog {
         let gtxn = match req.headers().get(&GTXN_HEADER) {
             Some(given) if !given.is_empty() && given.len() <= 128 => given.clone(),
             _ => {
-                let id = format!("{:016x}-{ltxn:x}", self.origin);
-                HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("-"))
+                // Into the value's own bytes: one allocation.
+                let id = Bytes::from(format!("{:016x}-{ltxn:x}", self.origin));
+                HeaderValue::from_maybe_shared(id).unwrap_or(HeaderValue::from_static("-"))
             }
         };
-        let mut headers = HeaderMap::new();
-        for name in [
-            header::HOST,
-            header::AUTHORIZATION,
-            header::REFERER,
-            header::USER_AGENT,
-            header::CONTENT_LENGTH,
-            HeaderName::from_static("x-forwarded-for"),
-        ] {
-            if let Some(value) = req.headers().get(&name) {
-                headers.insert(name, value.clone());
-            }
-        }
+        let logged = LOGGED_FIELDS.map(|name| req.headers().get(name).cloned());
         Some(Entry {
             log: self.clone(),
             wall_ms: SystemTime::now()
@@ -126,7 +136,7 @@ impl AccessLog {
             method: req.method().clone(),
             uri: req.uri().clone(),
             version: req.version(),
-            headers,
+            logged,
             gtxn,
             ltxn,
             status: 0,
@@ -159,28 +169,23 @@ impl Entry {
         let handling = head_at.duration_since(self.started).as_millis() as u64;
         let transfer = done.duration_since(head_at).as_millis() as u64;
         let active = self.log.connections.load(Ordering::Relaxed) as u64;
-        let auth = self
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes());
+        let value = |field: LoggedField| {
+            self.logged[field as usize]
+                .as_ref()
+                .map_or(&b""[..], HeaderValue::as_bytes)
+        };
+        let auth = self.logged[LoggedField::Authorization as usize]
+            .as_ref()
+            .map(HeaderValue::as_bytes);
         let user = auth.and_then(basic_user).unwrap_or_default();
         let bearer = auth
             .and_then(|a| strip_scheme(a, b"bearer "))
             .unwrap_or_default();
-        let xff = self
-            .headers
-            .get("x-forwarded-for")
-            .map(|v| first_hop(v.as_bytes()))
-            .unwrap_or_default();
-        let value = |name: &HeaderName| {
-            self.headers
-                .get(name)
-                .map_or(&b""[..], HeaderValue::as_bytes)
-        };
+        let xff = first_hop(value(LoggedField::ForwardedFor));
         let fields = AccessFields {
             wall_ms: self.wall_ms,
-            peer: self.peer.to_string(),
-            host: value(&header::HOST),
+            peer: self.peer,
+            host: value(LoggedField::Host),
             method: if self.pushed {
                 b"PUSH"
             } else {
@@ -192,15 +197,15 @@ impl Entry {
                 .map_or("/", |pq| pq.as_str())
                 .as_bytes(),
             version: record::version(self.version),
-            request_bytes: value(&header::CONTENT_LENGTH),
+            request_bytes: value(LoggedField::ContentLength),
             status: self.status,
             response_bytes: self.sent,
             gtxn: self.gtxn.as_bytes(),
             ltxn: self.ltxn,
             user: &user,
             bearer,
-            referer: value(&header::REFERER),
-            user_agent: value(&header::USER_AGENT),
+            referer: value(LoggedField::Referer),
+            user_agent: value(LoggedField::UserAgent),
             forwarded_for: xff,
             worker: self.log.worker.as_bytes(),
             active,
@@ -216,7 +221,7 @@ impl Entry {
 /// One record's fields, in the order of the request log line.
 pub struct AccessFields<'a> {
     pub wall_ms: u64,
-    pub peer: String,
+    pub peer: IpAddr,
     pub host: &'a [u8],
     pub method: &'a [u8],
     pub uri: &'a [u8],
