@@ -41,6 +41,12 @@ for (const engine of ENGINES) {
             if (res.statusCode === 200) res.writeHead(299, 'Custom Reason')
             res.end('with a reason')
           })
+          app.mount('/trailers', (_req, res) => {
+            res.setHeader('trailer', 'x-sum')
+            res.write('bo')
+            res.addTrailers({ 'x-sum': '42' })
+            res.end('dy')
+          })
           app.mount('/headers', (req, res) => {
             res.setHeader('set-cookie', ['a=1', 'b=2'])
             res.writeHead(201, { 'x-multi': 'yes' })
@@ -99,6 +105,12 @@ for (const engine of ENGINES) {
       const one = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
       const { text } = await raw(s.port, [one('/p1') + one('/p2') + one('/p3')], complete(3))
       assert.deepEqual(responses(text).map((r) => r.body), ['GET /p1', 'GET /p2', 'GET /p3'])
+    })
+
+    test('res.addTrailers: declared in Trailer, sent after the chunked body to a client that takes them', async () => {
+      const { text } = await raw(s.port, ['GET /trailers HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n'])
+      assert.match(text, /\r\ntransfer-encoding: chunked\r\n/i)
+      assert.match(text, /\r\n2\r\nbo\r\n2\r\ndy\r\n0\r\nx-sum: 42\r\n\r\n$/i)
     })
 
     test('a chunked request body is accepted', async () => {
