@@ -1,6 +1,7 @@
-//! One HTTP/2 connection (h2c, prior knowledge): the h2 crate's state machine, a
-//! task per stream answered through the same service as HTTP/1.1, server push,
-//! and GOAWAY when the server closes or the connection idles.
+//! One HTTP/2 connection (h2c, prior knowledge): the h2 crate's state machine,
+//! its streams answered in the connection's task through the same service as
+//! HTTP/1.1, server push, and GOAWAY when the server closes or the connection
+//! idles.
 
 use std::future::poll_fn;
 use std::net::IpAddr;
