@@ -27,10 +27,11 @@ use crate::service::{self, Shared};
 
 /// Streams a client may have open at once.
 const MAX_CONCURRENT_STREAMS: u32 = 128;
-/// Per-stream and connection receive windows: room for uploads to stream at speed
-/// (the defaults, 64 KiB, hold a fast client to a few MiB/s).
-const STREAM_WINDOW: u32 = 1024 * 1024;
-const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+/// Per-stream and connection receive windows: room for uploads to stream at
+/// speed (the defaults, 64 KiB, hold a client to a few MiB/s at WAN round trips),
+/// while what one connection can make the server hold stays at 1 MiB.
+const STREAM_WINDOW: u32 = 256 * 1024;
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
 
 pub fn builder(config: &Config) -> h2::server::Builder {
     let mut builder = h2::server::Builder::new();
