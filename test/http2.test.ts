@@ -10,6 +10,7 @@ import {
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http2'
+import { connect as connectTcp } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -431,6 +432,20 @@ for (const engine of ENGINES) {
       assert.equal(done.body.toString(), 'done')
       session.close()
       await closing
+    })
+
+    test('a connection that has sent nothing yet (protocol unknown) does not hold up close()', async () => {
+      const { server, port } = await serve(engine, (app) => app.mount('/', (_req, res) => res.end('x')), { keepAlive: 30 })
+      const socket = connectTcp(port, '127.0.0.1')
+      await new Promise((resolve) => socket.once('connect', resolve))
+      // Closed or reset: either ends it.
+      socket.on('error', () => {})
+      const gone = new Promise((resolve) => socket.once('close', resolve))
+      const started = Date.now()
+      await server.close()
+      await gone
+      // Well under the 30 s keep-alive the first bytes were being waited for.
+      assert.ok(Date.now() - started < 10_000, `close() took ${Date.now() - started} ms`)
     })
 
     test('past the grace time, server.close() cuts a stream that never ends', async () => {

@@ -55,28 +55,40 @@ pub fn http1_builder(config: &Config) -> http1::Builder {
 /// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Whether the connection opens with the HTTP/2 preface, looking without
-/// reading. HTTP/1.1 is known at the first byte that differs; a preface that
-/// comes in pieces is waited for until `wait` runs out.
-async fn opens_with_preface(stream: &TcpStream, wait: Duration) -> bool {
+/// What a connection's first bytes say it speaks.
+enum Opening {
+    Http1,
+    Http2,
+    /// Nothing conclusive before the keep-alive time, closed by the client, or the
+    /// server is closing: the connection ends (as hyper ends one that sends nothing).
+    Nothing,
+}
+
+/// Look at the first bytes without reading them. HTTP/1.1 is known at the first
+/// byte that differs from the HTTP/2 preface; a preface that comes in pieces is
+/// waited for until `wait` runs out.
+async fn opening(stream: &TcpStream, wait: Duration) -> Opening {
     let deadline = tokio::time::Instant::now() + wait;
     let mut seen = [0u8; PREFACE.len()];
     loop {
         let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.peek(&mut seen)).await else {
-            return false;
+            return Opening::Nothing;
         };
-        if n == 0 || seen[..n] != PREFACE[..n] {
-            return false;
+        if n == 0 {
+            return Opening::Nothing;
+        }
+        if seen[..n] != PREFACE[..n] {
+            return Opening::Http1;
         }
         if n == PREFACE.len() {
-            return true;
+            return Opening::Http2;
         }
         // The kernel has only part of it: peek again once more may have come.
         if tokio::time::timeout_at(deadline, tokio::time::sleep(PREFACE_PIECES_WAIT))
             .await
             .is_err()
         {
-            return false;
+            return Opening::Nothing;
         }
     }
 }
@@ -93,9 +105,19 @@ pub async fn serve(
     let _ = stream.set_nodelay(true);
     let ip = peer.ip();
     let peer = Bytes::from(format!("{}\n{}\n", peer.ip(), peer.port()));
-    if opens_with_preface(&stream, shared.config.keep_alive).await {
-        crate::h2_connection::serve(stream, ip, peer, shared, shutdown).await;
-        return;
+    let opened = tokio::select! {
+        opened = opening(&stream, shared.config.keep_alive) => opened,
+        // A connection that has sent nothing yet is idle: closing ends it, unless
+        // the server drains (a request may be on its way).
+        _ = shutdown.wait_for(|closing| closing.is_some_and(|c| !c.drain)) => Opening::Nothing,
+    };
+    match opened {
+        Opening::Http1 => {}
+        Opening::Http2 => {
+            crate::h2_connection::serve(stream, ip, peer, shared, shutdown).await;
+            return;
+        }
+        Opening::Nothing => return,
     }
     let service_shared = shared.clone();
     let draining = Arc::new(AtomicBool::new(false));
