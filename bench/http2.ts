@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildPackage, here, median, need, start, stopAll, writeReport, type Peer } from './lib.js'
+import { buildPackage, here, median, need, nginxConfig, start, stopAll, writeReport, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
@@ -35,33 +35,17 @@ function h2load(url: string, seconds: number): H2Result {
   return { rps, failed }
 }
 
-function nginxConfig(h1Port: number, h2Port: number): string {
-  const conf = join(tmp, 'nginx-h2.conf')
-  writeFileSync(
-    conf,
-    `worker_processes 1;
-daemon off;
-pid ${tmp}/nginx-h2.pid;
-error_log ${tmp}/nginx-h2-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  keepalive_requests 100000;
+/** nginx with a plain listener (for the readiness check) and an h2c one. */
+function nginxH2(h1Port: number, h2Port: number): string {
+  return nginxConfig(
+    'nginx-h2',
+    `  keepalive_requests 100000;
   http2_max_requests 1000000;
   http2_max_concurrent_streams 128;
   types { application/octet-stream bin; }
-  client_body_temp_path ${tmp}/nginx-body;
-  proxy_temp_path ${tmp}/nginx-proxy;
-  fastcgi_temp_path ${tmp}/nginx-fastcgi;
-  uwsgi_temp_path ${tmp}/nginx-uwsgi;
-  scgi_temp_path ${tmp}/nginx-scgi;
   server { listen 127.0.0.1:${h1Port}; root ${www}; }
-  server { listen 127.0.0.1:${h2Port} http2; root ${www}; }
-}
-`,
+  server { listen 127.0.0.1:${h2Port} http2; root ${www}; }`,
   )
-  return conf
 }
 
 interface Case {
@@ -80,8 +64,8 @@ async function main(): Promise<void> {
   const js: Peer = { name: 'skitai js', script: 'skitai.mjs', env: { ENGINE: 'js' }, port: 18202 }
   const bare: Peer = { name: 'node:http2', script: 'node-http2.mjs', port: 18203 }
   const nativeStatic: Peer = { name: 'skitai native static', script: 'skitai-static.mjs', env: { ENGINE: 'native', WWW: www }, port: 18204 }
-  const nginxH2 = 18206
-  const nginx: Peer = { name: 'nginx', command: ['nginx', '-c', nginxConfig(18205, nginxH2), '-p', tmp], port: 18205 }
+  const nginxH2Port = 18206
+  const nginx: Peer = { name: 'nginx', command: ['nginx', '-c', nginxH2(18205, nginxH2Port), '-p', tmp], port: 18205 }
   const hello: Case[] = [
     { name: 'skitai native', peer: native, url: `http://127.0.0.1:${native.port}/plaintext` },
     { name: 'skitai js', peer: js, url: `http://127.0.0.1:${js.port}/plaintext` },
@@ -89,7 +73,7 @@ async function main(): Promise<void> {
   ]
   const files: Case[] = [
     { name: 'skitai native', peer: nativeStatic, url: `http://127.0.0.1:${nativeStatic.port}/1k.bin` },
-    { name: 'nginx', peer: nginx, url: `http://127.0.0.1:${nginxH2}/1k.bin` },
+    { name: 'nginx', peer: nginx, url: `http://127.0.0.1:${nginxH2Port}/1k.bin` },
   ]
   const peers = [native, js, bare, nativeStatic, nginx]
   const runs: Array<{ test: string; server: string; rps: number }> = []

@@ -87,6 +87,37 @@ export function wrk(url: string, connections: number, seconds: number, threads =
   }
 }
 
+/**
+ * An nginx-light configuration under bench/tmp: one worker in the foreground,
+ * access log off, sendfile on, every path it writes kept in bench/tmp; `http`
+ * holds the lines that differ (types, keepalive, servers).
+ */
+export function nginxConfig(name: string, http: string): string {
+  const tmp = join(here, 'tmp')
+  mkdirSync(tmp, { recursive: true })
+  const conf = join(tmp, `${name}.conf`)
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+daemon off;
+pid ${tmp}/${name}.pid;
+error_log ${tmp}/${name}-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  client_body_temp_path ${tmp}/nginx-body;
+  proxy_temp_path ${tmp}/nginx-proxy;
+  fastcgi_temp_path ${tmp}/nginx-fastcgi;
+  uwsgi_temp_path ${tmp}/nginx-uwsgi;
+  scgi_temp_path ${tmp}/nginx-scgi;
+${http}
+}
+`,
+  )
+  return conf
+}
+
 /** Build the addon and the package as they are now: a stale dist would measure old code. */
 export function buildPackage(): void {
   execFileSync('npm', ['run', 'build'], { cwd: join(here, '..'), stdio: ['ignore', 'ignore', 'inherit'] })

@@ -8,7 +8,7 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildPackage, here, median, need, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
+import { buildPackage, here, median, need, nginxConfig, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
@@ -34,31 +34,14 @@ function prepare(): void {
   }
 }
 
-function nginxConfig(port: number): string {
-  const conf = join(tmp, 'nginx.conf')
-  writeFileSync(
-    conf,
-    `worker_processes 1;
-daemon off;
-pid ${tmp}/nginx.pid;
-error_log ${tmp}/nginx-error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
+function nginxStatic(port: number): string {
+  return nginxConfig(
+    'nginx',
+    `  tcp_nopush on;
   keepalive_requests 100000;
   types { application/octet-stream bin; }
-  client_body_temp_path ${tmp}/nginx-body;
-  proxy_temp_path ${tmp}/nginx-proxy;
-  fastcgi_temp_path ${tmp}/nginx-fastcgi;
-  uwsgi_temp_path ${tmp}/nginx-uwsgi;
-  scgi_temp_path ${tmp}/nginx-scgi;
-  server { listen 127.0.0.1:${port}; root ${www}; }
-}
-`,
+  server { listen 127.0.0.1:${port}; root ${www}; }`,
   )
-  return conf
 }
 
 function rssMiB(pid: number): number {
@@ -88,7 +71,7 @@ async function main(): Promise<void> {
     { name: 'skitai native', script: 'skitai-static.mjs', env: { ENGINE: 'native', WWW: www }, port: 18101 },
     { name: 'skitai js', script: 'skitai-static.mjs', env: { ENGINE: 'js', WWW: www }, port: 18102 },
     { name: '@fastify/static', script: 'fastify-static.mjs', env: { WWW: www }, port: 18103 },
-    { name: 'nginx', command: ['nginx', '-c', nginxConfig(nginxPort), '-p', tmp], port: nginxPort },
+    { name: 'nginx', command: ['nginx', '-c', nginxStatic(nginxPort), '-p', tmp], port: nginxPort },
   ]
   const runs: Array<{ peer: string; file: string; rps: number; p50: number; p99: number; mibps: number }> = []
   let memory: Awaited<ReturnType<typeof memoryUnderLoad>> | undefined

@@ -154,10 +154,19 @@ export class RawH2 {
     return !this.closed
   }
 
-  /** Resolves once the server has ended the connection: GOAWAY's error code, or -1 for a bare close. */
+  /**
+   * Resolves once the server has ended the connection: GOAWAY's error code, or -1
+   * for a close without one (a GOAWAY lost to a reset). Fails if the connection
+   * is still open at the deadline.
+   */
   async goneAway(deadlineMs = 15_000): Promise<number> {
-    const goaway = await this.waitFor((f) => f.type === FrameType.GOAWAY, deadlineMs).catch(() => undefined)
-    return goaway ? goaway.payload.readUInt32BE(4) : -1
+    try {
+      const goaway = await this.waitFor((f) => f.type === FrameType.GOAWAY, deadlineMs)
+      return goaway.payload.readUInt32BE(4)
+    } catch (error) {
+      if (this.closed) return -1
+      throw error
+    }
   }
 
   write(data: Buffer): boolean {

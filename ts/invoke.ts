@@ -1,4 +1,4 @@
-import { whileHandling } from './push.js'
+import { handlingResponse } from './push.js'
 import type { NodeHandler, SkitaiRequest, SkitaiResponse } from './types.js'
 
 export type FailureHandler = (error: unknown) => void
@@ -30,10 +30,14 @@ export function invoke(handler: NodeHandler, req: SkitaiRequest, res: SkitaiResp
       logHandlerError(req, failure)
     }
   }
+  // No closure per request: `skitai.push` is told the response directly.
+  const outer = handlingResponse(res)
   try {
-    const result = whileHandling(res, () => handler(req, res)) as PromiseLike<unknown> | undefined
+    const result = handler(req, res) as PromiseLike<unknown> | undefined
     if (result !== undefined && result !== null && typeof result.then === 'function') result.then(undefined, onError)
   } catch (error) {
     onError(error)
+  } finally {
+    handlingResponse(outer)
   }
 }

@@ -15,15 +15,14 @@ export interface Pushing {
 
 let handling: Pushing | undefined
 
-/** Run a handler with `res` as the one `skitai.push` pushes on. */
-export function whileHandling<T>(res: Pushing, run: () => T): T {
+/**
+ * Make `res` the response `skitai.push` pushes on (a handler starts); returns
+ * the one before, to restore when the handler's synchronous part is over.
+ */
+export function handlingResponse(res: Pushing | undefined): Pushing | undefined {
   const outer = handling
   handling = res
-  try {
-    return run()
-  } finally {
-    handling = outer
-  }
+  return outer
 }
 
 /** `skitai.push(path)`: push on the response being handled. */
@@ -35,9 +34,8 @@ export function pushFromHandler(path: string): void {
 }
 
 /** What a push path must be: an absolute path on this origin. */
-export function checkPushPath(path: unknown): string {
+export function checkPushPath(path: unknown): void {
   if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//') || /[\s\0]/.test(path)) {
     throw new TypeError(`push: expected an absolute path such as '/img/logo.png', got ${JSON.stringify(path)}`)
   }
-  return path
 }

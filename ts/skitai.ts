@@ -14,7 +14,7 @@ import { runWorker, workerId } from './process/worker.js'
 import { SharedRegistry, type SharedOptions, type SharedValues } from './shared/g.js'
 import type { Mountable, RunOptions, Server } from './types.js'
 import { SERVER_NAME, VERSION } from './version.js'
-import { checkPushPath, pushFromHandler } from './push.js'
+import { pushFromHandler } from './push.js'
 
 /** The script node runs (`node serve.js`, `tsx serve.ts`), absolute. */
 function mainScript(): string {
@@ -103,7 +103,8 @@ export class Skitai {
    * synchronous part of a handler; else `res.push(path)`). A no-op over HTTP/1.1.
    */
   push(path: string): void {
-    pushFromHandler(checkPushPath(path))
+    // The response's push checks the path.
+    pushFromHandler(path)
   }
 
   /** `Cache-Control: max-age=<seconds>` on static files under `prefix`. */

@@ -38,25 +38,36 @@ pub struct AccessLog {
     bridge: Arc<Bridge>,
 }
 
-/// The request fields a record shows, in `LOGGED_FIELDS` order.
-#[derive(Clone, Copy)]
-enum LoggedField {
-    Host,
-    Authorization,
-    Referer,
-    UserAgent,
-    ContentLength,
-    ForwardedFor,
+/// The request fields a record shows: clones of shared bytes, no map.
+struct LoggedFields {
+    host: Option<HeaderValue>,
+    authorization: Option<HeaderValue>,
+    referer: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
+    content_length: Option<HeaderValue>,
+    forwarded_for: Option<HeaderValue>,
 }
 
-const LOGGED_FIELDS: [HeaderName; 6] = [
-    header::HOST,
-    header::AUTHORIZATION,
-    header::REFERER,
-    header::USER_AGENT,
-    header::CONTENT_LENGTH,
-    HeaderName::from_static("x-forwarded-for"),
-];
+static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+impl LoggedFields {
+    fn of(headers: &http::HeaderMap) -> LoggedFields {
+        let get = |name: &HeaderName| headers.get(name).cloned();
+        LoggedFields {
+            host: get(&header::HOST),
+            authorization: get(&header::AUTHORIZATION),
+            referer: get(&header::REFERER),
+            user_agent: get(&header::USER_AGENT),
+            content_length: get(&header::CONTENT_LENGTH),
+            forwarded_for: get(&FORWARDED_FOR),
+        }
+    }
+}
+
+/// A field's bytes, empty when absent.
+fn bytes_of(value: &Option<HeaderValue>) -> &[u8] {
+    value.as_ref().map_or(b"", HeaderValue::as_bytes)
+}
 
 /// What a record needs from the request, kept until the response body ends.
 pub struct Entry {
@@ -68,8 +79,7 @@ pub struct Entry {
     method: Method,
     uri: Uri,
     version: Version,
-    /// The request fields the line shows (clones of shared bytes, no map).
-    logged: [Option<HeaderValue>; 6],
+    logged: LoggedFields,
     gtxn: HeaderValue,
     ltxn: u64,
     status: u16,
@@ -124,7 +134,7 @@ impl AccessLog {
                 HeaderValue::from_maybe_shared(id).unwrap_or(HeaderValue::from_static("-"))
             }
         };
-        let logged = LOGGED_FIELDS.map(|name| req.headers().get(name).cloned());
+        let logged = LoggedFields::of(req.headers());
         Some(Entry {
             log: self.clone(),
             wall_ms: SystemTime::now()
@@ -169,23 +179,17 @@ impl Entry {
         let handling = head_at.duration_since(self.started).as_millis() as u64;
         let transfer = done.duration_since(head_at).as_millis() as u64;
         let active = self.log.connections.load(Ordering::Relaxed) as u64;
-        let value = |field: LoggedField| {
-            self.logged[field as usize]
-                .as_ref()
-                .map_or(&b""[..], HeaderValue::as_bytes)
-        };
-        let auth = self.logged[LoggedField::Authorization as usize]
-            .as_ref()
-            .map(HeaderValue::as_bytes);
+        let logged = &self.logged;
+        let auth = logged.authorization.as_ref().map(HeaderValue::as_bytes);
         let user = auth.and_then(basic_user).unwrap_or_default();
         let bearer = auth
             .and_then(|a| strip_scheme(a, b"bearer "))
             .unwrap_or_default();
-        let xff = first_hop(value(LoggedField::ForwardedFor));
+        let xff = first_hop(bytes_of(&logged.forwarded_for));
         let fields = AccessFields {
             wall_ms: self.wall_ms,
             peer: self.peer,
-            host: value(LoggedField::Host),
+            host: bytes_of(&logged.host),
             method: if self.pushed {
                 b"PUSH"
             } else {
@@ -197,15 +201,15 @@ impl Entry {
                 .map_or("/", |pq| pq.as_str())
                 .as_bytes(),
             version: record::version(self.version),
-            request_bytes: value(LoggedField::ContentLength),
+            request_bytes: bytes_of(&logged.content_length),
             status: self.status,
             response_bytes: self.sent,
             gtxn: self.gtxn.as_bytes(),
             ltxn: self.ltxn,
             user: &user,
             bearer,
-            referer: value(LoggedField::Referer),
-            user_agent: value(LoggedField::UserAgent),
+            referer: bytes_of(&logged.referer),
+            user_agent: bytes_of(&logged.user_agent),
             forwarded_for: xff,
             worker: self.log.worker.as_bytes(),
             active,

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use hyper::ext::ReasonPhrase;
 use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
@@ -381,11 +381,7 @@ impl Bridge {
             Some(Reply::Streaming(writer)) => {
                 writer.write(chunk);
                 if let Some(block) = trailers {
-                    let mut map = HeaderMap::new();
-                    for (name, value) in valid_fields(block) {
-                        map.append(name, value);
-                    }
-                    writer.trailers(map);
+                    writer.trailers(valid_fields(block).collect());
                 }
                 writer.finish();
                 true

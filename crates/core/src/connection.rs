@@ -127,10 +127,7 @@ pub async fn serve(
         let peer = peer.clone();
         let draining = service_draining.clone();
         async move {
-            let entry = shared
-                .access_log
-                .as_ref()
-                .and_then(|log| log.begin(&req, ip));
+            let entry = shared.log_entry(&req, ip);
             let req = req.map(Incoming::Http1);
             let mut response = service::handle(&shared, &peer, req).await;
             if draining.load(Ordering::Relaxed) {

@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use crate::incoming::Incoming;
 use bytes::Bytes;
-use http::{header, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
 
 use crate::body::ResponseBody;
 use crate::bridge::Bridge;
 use crate::error_page::error_response;
+use crate::incoming::Incoming;
 use crate::push::PushSender;
 use crate::record::{self, RequestBody};
 use crate::request_body::{self, Credit};
@@ -35,15 +35,6 @@ impl Drop for AbandonGuard<'_> {
     }
 }
 
-fn declared_length(req: &Request<Incoming>) -> Option<u64> {
-    req.headers()
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
 pub async fn to_js(
     shared: &Shared,
     peer: &Bytes,
@@ -52,12 +43,13 @@ pub async fn to_js(
     html: bool,
 ) -> Response<ResponseBody> {
     let config = &shared.config;
-    if declared_length(&req).is_some_and(|n| n > config.max_body_size) {
+    // The declared Content-Length, as each protocol's body reports it.
+    let exact = req.body().size_hint().exact();
+    if exact.is_some_and(|n| n > config.max_body_size) {
         tokio::spawn(request_body::discard(req.into_body(), config.keep_alive));
         return error_response(StatusCode::PAYLOAD_TOO_LARGE, html);
     }
     let (parts, body) = req.into_parts();
-    let exact = body.size_hint().exact();
     let mut trailers = None;
     let (body, streamed) = if body.is_end_stream() {
         (RequestBody::None, None)

@@ -141,15 +141,6 @@ fn host_from_authority(request: &mut http::request::Parts) {
     }
 }
 
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
 /// One client stream: the request through the service, pushes promised while the
 /// handler runs, then the response. A reset from the client drops the exchange,
 /// which tells JS (`'close'`).
@@ -161,13 +152,10 @@ async fn answer(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
     let base = PushBase::of(&parts);
     let (push_sender, mut push_paths) = push::channel();
     parts.extensions.insert(push_sender);
-    let declared = declared_length(&parts.headers);
-    let request = Request::from_parts(parts, Incoming::http2(body, declared));
+    let body = Incoming::http2(body, &parts.headers);
+    let request = Request::from_parts(parts, body);
     let shared = &context.shared;
-    let entry = shared
-        .access_log
-        .as_ref()
-        .and_then(|log| log.begin(&request, context.ip));
+    let entry = shared.log_entry(&request, context.ip);
 
     let mut handling = pin!(service::handle(shared, &context.peer, request));
     let mut pushed = Pushed::default();
@@ -201,17 +189,15 @@ fn promise(
     let Some(promised) = pushed.promise(base, path) else {
         return;
     };
-    let mut request = Request::new(Incoming::Empty);
-    *request.uri_mut() = promised.uri().clone();
-    *request.headers_mut() = promised.headers().clone();
-    *request.version_mut() = Version::HTTP_2;
-    if let Some(authority) = promised.uri().authority() {
-        if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
-            request.headers_mut().insert(header::HOST, host);
-        }
-    }
+    // Our own copy of the promised request, to answer it with.
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.uri = promised.uri().clone();
+    parts.headers = promised.headers().clone();
+    parts.version = Version::HTTP_2;
+    host_from_authority(&mut parts);
     // Refused when the client disabled push or the stream is closing.
     if let Ok(send) = respond.push_request(promised) {
+        let request = Request::from_parts(parts, Incoming::Empty);
         tokio::spawn(answer_pushed(request, send, context.clone()));
     }
 }
@@ -223,9 +209,7 @@ async fn answer_pushed(
 ) {
     let shared = &context.shared;
     let entry = shared
-        .access_log
-        .as_ref()
-        .and_then(|log| log.begin(&request, context.ip))
+        .log_entry(&request, context.ip)
         .map(|entry| entry.pushed());
     let response = service::handle(shared, &context.peer, request).await;
     let response = logged(response, entry);

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
+use http::{header, HeaderMap};
 use http_body::{Body, Frame, SizeHint};
 
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -26,7 +27,12 @@ pub struct Http2Body {
 }
 
 impl Incoming {
-    pub fn http2(stream: h2::RecvStream, declared: Option<u64>) -> Incoming {
+    /// `headers`: the request's, for its declared length (h2 checks that the DATA
+    /// frames add up to it).
+    pub fn http2(stream: h2::RecvStream, headers: &HeaderMap) -> Incoming {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
         Incoming::Http2(Http2Body {
             stream,
             declared,
@@ -62,7 +68,6 @@ impl Body for Incoming {
         match self {
             Incoming::Http1(body) => body.size_hint(),
             Incoming::Http2(body) if body.stream.is_end_stream() => SizeHint::with_exact(0),
-            // h2 checks the DATA frames add up to the declared length.
             Incoming::Http2(Http2Body {
                 declared: Some(n), ..
             }) => SizeHint::with_exact(*n),

@@ -13,10 +13,10 @@
 //!   referer userAgent forwardedFor worker active handlingMs transferMs   access record
 //! ```
 
-use bytes::Bytes;
-use http::request::Parts;
 use std::io::Write as _;
 
+use bytes::Bytes;
+use http::request::Parts;
 use http::{HeaderMap, Version};
 
 use crate::bridge::Batch;
@@ -84,9 +84,13 @@ pub fn request(
             number(text, index as u64);
         }
     }
-    let text = &mut batch.text;
-    number(text, parts.headers.len() as u64);
-    for (name, value) in &parts.headers {
+    header_fields(&mut batch.text, &parts.headers);
+}
+
+/// The count of fields, then each name and value.
+fn header_fields(text: &mut Vec<u8>, headers: &HeaderMap) {
+    number(text, headers.len() as u64);
+    for (name, value) in headers {
         field(text, name.as_str().as_bytes());
         field(text, value.as_bytes());
     }
@@ -107,14 +111,8 @@ fn simple(batch: &mut Batch, tag: &[u8], id: u64) {
 /// A request body's trailer fields: before its end record, or (an inline body)
 /// right after the request record.
 pub fn trailers(batch: &mut Batch, id: u64, trailers: &HeaderMap) {
-    let text = &mut batch.text;
-    text.extend_from_slice(b"T\n");
-    number(text, id);
-    number(text, trailers.len() as u64);
-    for (name, value) in trailers {
-        field(text, name.as_str().as_bytes());
-        field(text, value.as_bytes());
-    }
+    simple(batch, b"T\n", id);
+    header_fields(&mut batch.text, trailers);
 }
 
 pub fn body_end(batch: &mut Batch, id: u64) {

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::incoming::Incoming;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use tokio::sync::Notify;
 
 use crate::bridge::Bridge;
+use crate::incoming::Incoming;
 use crate::record;
 
 /// Bytes of request body allowed to wait for JS before reading pauses.

@@ -1,16 +1,18 @@
 //! One request: route it, answer it, stamp the headers every response carries.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::incoming::Incoming;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
+use crate::access_log::{AccessLog, Entry};
 use crate::body::ResponseBody;
 use crate::bridge::Bridge;
 use crate::config::Config;
 use crate::dispatch;
 use crate::error_page::{error_response, wants_html};
+use crate::incoming::Incoming;
 use crate::router::{Group, Router};
 use crate::static_files::Served;
 
@@ -21,7 +23,14 @@ pub struct Shared {
     pub h2: h2::server::Builder,
     pub router: Router,
     pub bridge: Arc<Bridge>,
-    pub access_log: Option<Arc<crate::access_log::AccessLog>>,
+    pub access_log: Option<Arc<AccessLog>>,
+}
+
+impl Shared {
+    /// The request's access record, when there is a request log and its path is logged.
+    pub fn log_entry<B>(&self, req: &Request<B>, ip: IpAddr) -> Option<Entry> {
+        self.access_log.as_ref()?.begin(req, ip)
+    }
 }
 
 pub async fn handle(

@@ -37,6 +37,14 @@ const SINGLE = new Set([
   'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
 ])
 
+/** `headersDistinct` from name/value pairs: every value of each name, in order. */
+export function distinctHeaders(fields: readonly string[], start: number, count: number): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>
+  const end = start + count * 2
+  for (let i = start; i < end; i += 2) (out[fields[i]!] ??= []).push(fields[i + 1]!)
+  return out
+}
+
 /** Build `req.headers` from name/value pairs the way node:http joins repeats. */
 export function joinHeaders(fields: readonly string[], start: number, count: number): IncomingHttpHeaders {
   const headers: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>

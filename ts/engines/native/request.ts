@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events'
 import { Readable } from 'node:stream'
 import type { NativeServer } from './addon.js'
 import { NATIVE } from './brand.js'
-import { joinHeaders } from './headers.js'
+import { distinctHeaders, joinHeaders } from './headers.js'
 
 export const enum BodyKind {
   None,
@@ -94,20 +94,11 @@ export class NativeRequest extends Readable {
   }
 
   get trailers(): Record<string, string> {
-    const out: Record<string, string> = {}
-    for (let i = 0; i < this.trailerFields.length; i += 2) {
-      const name = this.trailerFields[i]!
-      const value = this.trailerFields[i + 1]!
-      out[name] = name in out ? `${out[name]}, ${value}` : value
-    }
-    return out
+    return joinHeaders(this.trailerFields, 0, this.trailerFields.length / 2) as Record<string, string>
   }
 
   get headersDistinct(): Record<string, string[]> {
-    const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>
-    const end = this.headerStart + this.headerCount * 2
-    for (let i = this.headerStart; i < end; i += 2) (out[this.fields[i]!] ??= []).push(this.fields[i + 1]!)
-    return out
+    return distinctHeaders(this.fields, this.headerStart, this.headerCount)
   }
 
   get rawTrailers(): string[] {
@@ -115,9 +106,7 @@ export class NativeRequest extends Readable {
   }
 
   get trailersDistinct(): Record<string, string[]> {
-    const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>
-    for (let i = 0; i < this.trailerFields.length; i += 2) (out[this.trailerFields[i]!] ??= []).push(this.trailerFields[i + 1]!)
-    return out
+    return distinctHeaders(this.trailerFields, 0, this.trailerFields.length / 2)
   }
 
   setTimeout(_ms: number, callback?: () => void): this {
