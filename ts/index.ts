@@ -5,6 +5,9 @@ export { VERSION } from './version.js'
 export { Preference } from './preference.js'
 export { AppLoadError } from './modules.js'
 export type { SharedOptions, SharedValues } from './shared/g.js'
+export { SkitaiWebSocket } from './websocket/socket.js'
+export type { WebSocketOptions } from './websocket/options.js'
+export type { SessionHandler, WebSocketEvents } from './websocket/endpoint.js'
 export type {
   AccessLogFormat,
   CloseOptions,

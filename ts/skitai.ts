@@ -12,9 +12,12 @@ import { logServerTo } from './logging/server-log.js'
 import { pidFilePath } from './process/paths.js'
 import { runWorker, workerId } from './process/worker.js'
 import { SharedRegistry, type SharedOptions, type SharedValues } from './shared/g.js'
-import type { Mountable, RunOptions, Server } from './types.js'
+import type { Mountable, NodeHandler, RunOptions, Server } from './types.js'
 import { SERVER_NAME, VERSION } from './version.js'
 import { pushFromHandler } from './push.js'
+import { websocket, type SessionHandler, type WebSocketEvents } from './websocket/endpoint.js'
+import type { WebSocketOptions } from './websocket/options.js'
+import { publish } from './websocket/topics.js'
 
 /** The script node runs (`node serve.js`, `tsx serve.ts`), absolute. */
 function mainScript(): string {
@@ -105,6 +108,20 @@ export class Skitai {
   push(path: string): void {
     // The response's push checks the path.
     pushFromHandler(path)
+  }
+
+  /**
+   * A WebSocket endpoint, to mount or to route to inside an app. `handler` is a
+   * session, `async function* (ws) { for await (const m of ws) yield reply }`
+   * (returning closes the socket), or events `{ open, message, close, drain }`.
+   */
+  websocket(options: WebSocketOptions, handler: SessionHandler | WebSocketEvents): NodeHandler {
+    return websocket(options, handler)
+  }
+
+  /** Send `message` to every socket of this worker subscribed to `topic`; the number reached. */
+  publish(topic: string, message: string | Buffer): number {
+    return publish(topic, message)
   }
 
   /** `Cache-Control: max-age=<seconds>` on static files under `prefix`. */

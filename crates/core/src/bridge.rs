@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use hyper::ext::ReasonPhrase;
+use hyper::upgrade::OnUpgrade;
 use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
@@ -19,6 +20,8 @@ use crate::error_page::error_response;
 use crate::push::PushSender;
 use crate::record;
 use crate::request_body::Credit;
+use crate::websocket::outlets::Outlets;
+use crate::websocket::{Accepted, Settings};
 
 pub type Waker = Box<dyn Fn() + Send + Sync>;
 
@@ -71,6 +74,8 @@ struct Pending {
     credit: Option<Arc<Credit>>,
     /// HTTP/2 only: where `res.push(path)` goes.
     push: Option<PushSender>,
+    /// A WebSocket handshake: the socket, once a 101 is sent.
+    upgrade: Option<OnUpgrade>,
 }
 
 impl Pending {
@@ -103,6 +108,8 @@ pub struct Bridge {
     /// one wake of the tokio thread per batch rather than a context switch per
     /// response when both share a core.
     held: Mutex<Vec<HeldReply>>,
+    /// Open WebSockets, for JS's sends.
+    pub outlets: Outlets,
     pub stats: Stats,
 }
 
@@ -123,6 +130,7 @@ impl Bridge {
             max_pending,
             in_batch: AtomicBool::new(false),
             held: Mutex::default(),
+            outlets: Outlets::default(),
             stats: Stats::default(),
         })
     }
@@ -249,6 +257,7 @@ impl Bridge {
         html: bool,
         credit: Option<Arc<Credit>>,
         push: Option<PushSender>,
+        upgrade: Option<OnUpgrade>,
     ) -> Option<(u64, ReplyReceiver)> {
         let mut pending = lock(&self.pending);
         if pending.len() >= self.max_pending {
@@ -263,6 +272,7 @@ impl Bridge {
                 html,
                 credit,
                 push,
+                upgrade,
             },
         );
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -361,6 +371,41 @@ impl Bridge {
             return true;
         }
         tx.send(response).is_ok() && below_mark
+    }
+
+    /// A WebSocket endpoint accepted the handshake: answer 101 with JS's header
+    /// block; the connection runs the socket (see `websocket::session`). False
+    /// when the request is gone, answered, or cannot upgrade.
+    pub fn accept_websocket(&self, id: u64, headers: &[u8], settings: Settings) -> bool {
+        let mut pending = lock(&self.pending);
+        let Some(Pending {
+            reply: Reply::Head(_),
+            upgrade: Some(_),
+            ..
+        }) = pending.get(&id)
+        else {
+            return false;
+        };
+        let Some(Pending {
+            reply: Reply::Head(tx),
+            upgrade: Some(upgrade),
+            ..
+        }) = pending.remove(&id)
+        else {
+            return false;
+        };
+        drop(pending);
+        let mut response = build_response(101, headers, ResponseBody::empty());
+        response.extensions_mut().insert(Accepted {
+            id,
+            upgrade,
+            settings,
+        });
+        if self.in_batch.load(Ordering::Relaxed) {
+            lock(&self.held).push((tx, response));
+            return true;
+        }
+        tx.send(response).is_ok()
     }
 
     /// Queue a body chunk of a started response; false when JS should wait for 'drain'.

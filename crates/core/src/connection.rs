@@ -14,6 +14,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -21,6 +22,16 @@ use crate::access_log::logged;
 use crate::config::Config;
 use crate::incoming::Incoming;
 use crate::service::{self, Shared};
+use crate::websocket::{self, Accepted};
+
+/// What the service tells its HTTP/1.1 connection.
+#[derive(Default)]
+struct Http1State {
+    /// The server drains: answer with `Connection: close`.
+    draining: AtomicBool,
+    /// A WebSocket was accepted: run it once hyper hands the socket over.
+    upgraded: Mutex<Option<Accepted>>,
+}
 
 /// How the server closes.
 #[derive(Clone, Copy, Debug)]
@@ -120,17 +131,19 @@ pub async fn serve(
         Opening::Nothing => return,
     }
     let service_shared = shared.clone();
-    let draining = Arc::new(AtomicBool::new(false));
-    let service_draining = draining.clone();
+    let state = Arc::new(Http1State::default());
+    let service_state = state.clone();
     let service = service_fn(move |req| {
         let shared = service_shared.clone();
         let peer = peer.clone();
-        let draining = service_draining.clone();
+        let state = service_state.clone();
         async move {
             let entry = shared.log_entry(&req, ip);
             let req = req.map(Incoming::Http1);
             let mut response = service::handle(&shared, &peer, req).await;
-            if draining.load(Ordering::Relaxed) {
+            if let Some(accepted) = response.extensions_mut().remove::<Accepted>() {
+                *state.upgraded.lock().unwrap_or_else(|e| e.into_inner()) = Some(accepted);
+            } else if state.draining.load(Ordering::Relaxed) {
                 response
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -138,18 +151,32 @@ pub async fn serve(
             Ok::<_, Infallible>(logged(response, entry))
         }
     });
-    let mut conn = pin!(shared.http1.serve_connection(TokioIo::new(stream), service));
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        _ = shutdown.wait_for(Option::is_some) => {}
+    let conn = shared
+        .http1
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    let mut conn = pin!(conn);
+    let served = tokio::select! {
+        _ = conn.as_mut() => true,
+        _ = shutdown.wait_for(Option::is_some) => false,
+    };
+    if !served {
+        let drain = shutdown.borrow().is_some_and(|closing| closing.drain);
+        if drain {
+            // The keep-alive timeout ends an idle connection; a request that comes
+            // first is answered, with `Connection: close`.
+            state.draining.store(true, Ordering::Relaxed);
+        } else {
+            conn.as_mut().graceful_shutdown();
+        }
+        let _ = conn.await;
     }
-    let drain = shutdown.borrow().is_some_and(|closing| closing.drain);
-    if drain {
-        // The keep-alive timeout ends an idle connection; a request that comes
-        // first is answered, with `Connection: close`.
-        draining.store(true, Ordering::Relaxed);
-    } else {
-        conn.as_mut().graceful_shutdown();
+    let upgraded = state
+        .upgraded
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(accepted) = upgraded {
+        websocket::session::run(accepted, shared.bridge.clone(), shutdown).await;
     }
-    let _ = conn.await;
 }

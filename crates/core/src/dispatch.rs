@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{header, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
+use hyper::upgrade::OnUpgrade;
 
 use crate::body::ResponseBody;
 use crate::bridge::Bridge;
@@ -35,11 +36,27 @@ impl Drop for AbandonGuard<'_> {
     }
 }
 
+/// The socket of an HTTP/1.1 request asking for WebSocket, kept in case its
+/// handler accepts (hyper offers it for any request with `Connection: upgrade`).
+fn websocket_upgrade(req: &mut Request<Incoming>) -> Option<OnUpgrade> {
+    let asks = req.version() == Version::HTTP_11
+        && req.headers().get(header::UPGRADE).is_some_and(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+        });
+    if asks {
+        req.extensions_mut().remove::<OnUpgrade>()
+    } else {
+        None
+    }
+}
+
 pub async fn to_js(
     shared: &Shared,
     peer: &Bytes,
     handler: u32,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     html: bool,
 ) -> Response<ResponseBody> {
     let config = &shared.config;
@@ -49,10 +66,16 @@ pub async fn to_js(
         tokio::spawn(request_body::discard(req.into_body(), config.keep_alive));
         return error_response(StatusCode::PAYLOAD_TOO_LARGE, html);
     }
+    let upgrade = websocket_upgrade(&mut req);
     let (parts, body) = req.into_parts();
     let mut trailers = None;
     let (body, streamed) = if body.is_end_stream() {
-        (RequestBody::None, None)
+        let kind = if upgrade.is_some() {
+            RequestBody::Upgrade
+        } else {
+            RequestBody::None
+        };
+        (kind, None)
     } else if exact.is_some_and(|n| n <= INLINE_BODY_MAX) {
         let limit = INLINE_BODY_MAX as usize;
         match tokio::time::timeout(config.request_timeout, Limited::new(body, limit).collect())
@@ -72,7 +95,7 @@ pub async fn to_js(
     let credit = streamed.as_ref().map(|_| Arc::new(Credit::default()));
     let bridge = &shared.bridge;
     let push = parts.extensions.get::<PushSender>().cloned();
-    let Some((id, reply)) = bridge.register(html, credit.clone(), push) else {
+    let Some((id, reply)) = bridge.register(html, credit.clone(), push, upgrade) else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, html);
     };
     let mut guard = AbandonGuard {

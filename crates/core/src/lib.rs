@@ -19,6 +19,7 @@ pub mod server;
 pub mod service;
 pub mod shared_state;
 pub mod static_files;
+pub mod websocket;
 
 pub use bridge::{Batch, Bridge, Stats};
 pub use config::{AccessLogConfig, Config, Listen, Mount, MountTarget};

@@ -9,6 +9,9 @@
 //! D id index   body chunk in buffers[index]      E id   end of request body
 //! A id         client gone                       W id   response buffer drained
 //! P id status  engine answered in JS's place     C      server closed
+//! M id t|b index   a WebSocket message (text or binary) in buffers[index]
+//! X id code index  a WebSocket closed: the code, the reason in buffers[index] ("" none)
+//! U id bytes       a WebSocket's send queue drained to `bytes`
 //! L ms ip host method uri version reqBytes status resBytes gtxn ltxn user bearer
 //!   referer userAgent forwardedFor worker active handlingMs transferMs   access record
 //! ```
@@ -25,6 +28,8 @@ pub enum RequestBody {
     None,
     Inline(Bytes),
     Stream,
+    /// No body: a WebSocket handshake the handler may accept ("u").
+    Upgrade,
 }
 
 fn field(text: &mut Vec<u8>, value: &[u8]) {
@@ -77,6 +82,7 @@ pub fn request(
     match body {
         RequestBody::None => field(text, b""),
         RequestBody::Stream => field(text, b"s"),
+        RequestBody::Upgrade => field(text, b"u"),
         RequestBody::Inline(bytes) => {
             let index = buffer_index(batch, bytes);
             let text = &mut batch.text;
@@ -130,6 +136,29 @@ pub fn drained(batch: &mut Batch, id: u64) {
 pub fn preempted(batch: &mut Batch, id: u64, status: u16) {
     simple(batch, b"P\n", id);
     number(&mut batch.text, u64::from(status));
+}
+
+pub fn ws_message(batch: &mut Batch, id: u64, text: bool, data: Bytes) {
+    let index = buffer_index(batch, data);
+    simple(batch, b"M\n", id);
+    field(&mut batch.text, if text { b"t" } else { b"b" });
+    number(&mut batch.text, index as u64);
+}
+
+pub fn ws_closed(batch: &mut Batch, id: u64, code: u16, reason: Bytes) {
+    simple(batch, b"X\n", id);
+    number(&mut batch.text, u64::from(code));
+    if reason.is_empty() {
+        field(&mut batch.text, b"");
+    } else {
+        let index = buffer_index(batch, reason);
+        number(&mut batch.text, index as u64);
+    }
+}
+
+pub fn ws_drained(batch: &mut Batch, id: u64, left: u64) {
+    simple(batch, b"U\n", id);
+    number(&mut batch.text, left);
 }
 
 pub fn closed(batch: &mut Batch) {

@@ -55,6 +55,17 @@ pub struct EngineOptions {
     pub access_log: Option<AccessLogSpec>,
 }
 
+/// How an accepted WebSocket runs.
+#[napi(object)]
+pub struct WebSocketSpec {
+    pub max_message_size: f64,
+    /// Idle time before closing with 1001; 0 = never.
+    pub timeout_ms: u32,
+    /// Between keep-alive pings; 0 = none.
+    pub ping_ms: u32,
+    pub max_buffered: f64,
+}
+
 #[napi(object)]
 pub struct EngineStats {
     /// Requests handed to JS.
@@ -305,6 +316,35 @@ impl NativeServer {
     pub fn push(&self, id: f64, path: String) {
         self.bridge.count_call();
         self.bridge.push(id as u64, path);
+    }
+
+    /// A WebSocket endpoint accepted the handshake of request `id` (body kind
+    /// "u"): answer 101 with `headers` and run the socket. False when it cannot.
+    #[napi]
+    pub fn ws_accept(&self, id: f64, headers: Latin1Header, socket: WebSocketSpec) -> bool {
+        self.bridge.count_call();
+        let ms = |v: u32| (v > 0).then(|| Duration::from_millis(v.into()));
+        let settings = skitai_core::websocket::Settings {
+            max_message: socket.max_message_size as usize,
+            idle: ms(socket.timeout_ms),
+            ping: ms(socket.ping_ms),
+            max_buffered: socket.max_buffered as usize,
+        };
+        self.bridge
+            .accept_websocket(id as u64, &headers.0, settings)
+    }
+
+    /// WebSocket sends, packed (see `skitai_core::websocket::outlets`); returns
+    /// the sockets whose send queue just went over its limit.
+    #[napi]
+    pub fn ws_send(&self, packed: &[u8]) -> Vec<f64> {
+        self.bridge.count_call();
+        self.bridge
+            .outlets
+            .send_packed(packed)
+            .into_iter()
+            .map(|id| id as f64)
+            .collect()
     }
 
     /// JS consumed `bytes` of a streamed request body.

@@ -15,6 +15,8 @@ import { Http1Response } from './h1-response.js'
 import { bridgeExpressApps, expressPush } from './express-bridge.js'
 import { http2Side } from './h2c.js'
 import { sniffer } from './preface.js'
+import { JsWebSockets } from './websocket.js'
+import { UPGRADE } from '../../websocket/transport.js'
 
 type Req = IncomingMessage & { baseUrl?: string; originalUrl?: string }
 
@@ -211,6 +213,18 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
     const fail = (error: unknown): void => sendError(res, failureStatus(error), html)
     invoke(handler, req as unknown as SkitaiRequest, res as unknown as SkitaiResponse, fail)
   }
+  // A request with an Upgrade header is answered like any other, on a response
+  // over its socket; a WebSocket endpoint among the handlers may take the socket.
+  const webSockets = new JsWebSockets()
+  server.on('upgrade', (req: Req, socket: Socket, head: Buffer) => {
+    const res = new Http1Response(req)
+    res.shouldKeepAlive = false
+    res.assignSocket(socket)
+    res.once('finish', () => socket.end())
+    Object.defineProperty(res, UPGRADE, { value: webSockets.upgrade(req, socket, head, res) })
+    socket.on('error', () => socket.destroy())
+    handle(req, res)
+  })
   // node:http's own connection listener gets only the connections the preface
   // check hands it; the rest go to the HTTP/2 side.
   const [http1] = server.listeners('connection') as Array<(socket: Socket) => void>
@@ -261,6 +275,7 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
             }
             // No request on these yet; HTTP/2 sessions get GOAWAY and finish their streams.
             preface.dropUndecided()
+            webSockets.closeAll((options?.grace ?? 30) * 1000)
             http2.close()
             if (options?.drain) {
               // Stop listening only (http.Server's close would also drop idle

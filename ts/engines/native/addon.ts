@@ -34,6 +34,10 @@ export interface NativeServer {
   /** After the batch listener ran: hand over the whole responses it made. */
   endBatch(): void
   ack(id: number, bytes: number): void
+  /** Answer request `id` (body kind 'u') with 101 and `headers`, and run it as a WebSocket. */
+  wsAccept(id: number, headers: string, socket: { maxMessageSize: number; timeoutMs: number; pingMs: number; maxBuffered: number }): boolean
+  /** Packed WebSocket sends (ts/engines/native/websocket.ts); the ids now over their limit. */
+  wsSend(packed: Buffer): number[]
   /** HTTP/2 server push of `path` with request `id`'s response. */
   push(id: number, path: string): void
   stats(): { requests: number; wakes: number; calls: number; pending: number }

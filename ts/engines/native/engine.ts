@@ -7,6 +7,8 @@ import { ACCESS_FIELDS, accessRecordAt } from '../../logging/record.js'
 import { loadAddon, type NativeServer } from './addon.js'
 import { BodyKind, NativeRequest } from './request.js'
 import { NativeResponse, type ResponseContext } from './response.js'
+import { NativeWebSockets } from './websocket.js'
+import { UPGRADE } from '../../websocket/transport.js'
 
 /**
  * Serve with the Rust engine. Requests arrive in batches (one JS call per wake,
@@ -29,7 +31,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     const body = fields[at + 7]!
     const count = Number(fields[at + 8])
     const headerStart = at + 9
-    const kind = body === '' ? BodyKind.None : body === 's' ? BodyKind.Stream : BodyKind.Inline
+    const kind = body === '' || body === 'u' ? BodyKind.None : body === 's' ? BodyKind.Stream : BodyKind.Inline
     const inline = kind === BodyKind.Inline ? buffers![Number(body.slice(1))] : undefined
     const req = new NativeRequest(native, id, fields[at + 2]!, originalUrl, fields[at + 4]!, fields, headerStart, count, at + 5, kind, inline)
     if (mount.prefix !== '/') {
@@ -38,6 +40,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
       req.baseUrl = baseUrl
     }
     const res = new NativeResponse(context, req)
+    if (body === 'u') Object.defineProperty(res, UPGRADE, { value: webSockets.upgrade(req, res) })
     // The native pair has node:http's common surface, not every internal (see README, "Handlers").
     invoke(handlers[Number(fields[at + 1])]!, req as unknown as SkitaiRequest, res as unknown as SkitaiResponse, (error) => res.fail(failureStatus(error)))
     // Only requests still owed an answer need to be found again by id. Once the
@@ -70,8 +73,25 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
         at += 1 + ACCESS_FIELDS
         continue
       }
+      switch (tag) {
+        case 'M':
+          webSockets.message(Number(fields[at + 1]), fields[at + 2] === 't', buffers![Number(fields[at + 3])]!)
+          at += 4
+          continue
+        case 'X': {
+          const reason = fields[at + 3]
+          webSockets.closed(Number(fields[at + 1]), Number(fields[at + 2]), reason === '' ? undefined : buffers![Number(reason)])
+          at += 4
+          continue
+        }
+        case 'U':
+          webSockets.drained(Number(fields[at + 1]))
+          at += 3
+          continue
+      }
       if (tag === 'C') {
         at += 1
+        webSockets.flush()
         native.dispose()
         const closed = onClosed
         void (requestLog?.close() ?? Promise.resolve()).then(() => closed?.())
@@ -128,6 +148,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     onBatch,
   )
   const context: ResponseContext = { native, live }
+  const webSockets = new NativeWebSockets(native)
   const closing = new Promise<void>((resolve) => {
     onClosed = resolve
   })

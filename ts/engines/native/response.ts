@@ -298,6 +298,22 @@ export class NativeResponse extends Stream {
     this.emit('drain')
   }
 
+  /**
+   * A WebSocket endpoint took the request: the engine answers 101. Returns the
+   * header block set so far, to go with it; the response is done here.
+   */
+  upgraded(): string {
+    const block = this.outHeaders === undefined ? '' : this.headerBlock()
+    this.statusCode = 101
+    this.started = true
+    this.headersSent = true
+    this.writableEnded = true
+    this.writableFinished = true
+    this.context.live.delete(this.req.id)
+    process.nextTick(emitFinished, this)
+    return block
+  }
+
   /** The client went away or the engine answered in our place. */
   onClosed(): void {
     this.markClosed()

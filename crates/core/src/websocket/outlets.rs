@@ -1,0 +1,182 @@
+//! The way from JS to open sockets: one queue per socket, and the packed form in
+//! which JS hands over all of a tick's sends in one call.
+//!
+//! ```text
+//! record: op u8 | id f64 LE | length u32 LE | payload
+//! op: 1 text, 2 binary, 8 close (payload: code u16 BE, then the reason), 9 ping
+//! ```
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+use tokio::sync::mpsc;
+
+pub enum Outbound {
+    Text(Bytes),
+    Binary(Bytes),
+    Close(u16, Bytes),
+    Ping,
+}
+
+impl Outbound {
+    /// What it counts against the send buffer.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Outbound::Text(b) | Outbound::Binary(b) | Outbound::Close(_, b) => b.len(),
+            Outbound::Ping => 0,
+        }
+    }
+}
+
+/// A socket's bytes handed over by JS and not yet written to the network.
+pub struct Backlog {
+    queued: AtomicUsize,
+    /// JS was told the queue is over `mark` and waits for the drain record.
+    over: AtomicBool,
+    mark: usize,
+}
+
+impl Backlog {
+    /// `written` bytes reached the network; the bytes left when JS should now hear
+    /// it may send again (the queue fell to half the mark after being over it).
+    pub fn written(&self, written: usize) -> Option<usize> {
+        let left = self
+            .queued
+            .fetch_sub(written, Ordering::AcqRel)
+            .saturating_sub(written);
+        (left <= self.mark / 2 && self.over.swap(false, Ordering::AcqRel)).then_some(left)
+    }
+
+    fn queue(&self, bytes: usize) -> bool {
+        let queued = self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        queued > self.mark && !self.over.swap(true, Ordering::AcqRel)
+    }
+}
+
+struct Outlet {
+    tx: mpsc::UnboundedSender<Outbound>,
+    backlog: Arc<Backlog>,
+}
+
+#[derive(Default)]
+pub struct Outlets {
+    open: Mutex<FxHashMap<u64, Outlet>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const HEAD: usize = 1 + 8 + 4;
+
+impl Outlets {
+    /// A socket starts: its queue and backlog, for the session to drain.
+    pub fn open(&self, id: u64, mark: usize) -> (mpsc::UnboundedReceiver<Outbound>, Arc<Backlog>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let backlog = Arc::new(Backlog {
+            queued: AtomicUsize::new(0),
+            over: AtomicBool::new(false),
+            mark,
+        });
+        lock(&self.open).insert(
+            id,
+            Outlet {
+                tx,
+                backlog: backlog.clone(),
+            },
+        );
+        (rx, backlog)
+    }
+
+    pub fn close(&self, id: u64) {
+        lock(&self.open).remove(&id);
+    }
+
+    /// Queue JS's packed sends; returns the sockets whose queue just went over
+    /// their mark (JS holds off until their drain record). Sends to sockets that
+    /// are gone are dropped; a truncated record ends the parse.
+    pub fn send_packed(&self, packed: &[u8]) -> Vec<u64> {
+        let all = Bytes::copy_from_slice(packed);
+        let mut over = Vec::new();
+        let open = lock(&self.open);
+        let mut at = 0;
+        while let Some(head) = all.get(at..at + HEAD) {
+            let op = head[0];
+            let id = f64::from_le_bytes(head[1..9].try_into().unwrap_or_default()) as u64;
+            let len = u32::from_le_bytes(head[9..13].try_into().unwrap_or_default()) as usize;
+            let start = at + HEAD;
+            let Some(end) = start.checked_add(len).filter(|&end| end <= all.len()) else {
+                break;
+            };
+            at = end;
+            let payload = all.slice(start..end);
+            let out = match op {
+                1 => Outbound::Text(payload),
+                2 => Outbound::Binary(payload),
+                8 if payload.len() >= 2 => Outbound::Close(
+                    u16::from_be_bytes([payload[0], payload[1]]),
+                    payload.slice(2..),
+                ),
+                8 => Outbound::Close(1000, Bytes::new()),
+                9 => Outbound::Ping,
+                _ => continue,
+            };
+            let Some(outlet) = open.get(&id) else {
+                continue;
+            };
+            let bytes = out.bytes();
+            if outlet.tx.send(out).is_ok() && outlet.backlog.queue(bytes) {
+                over.push(id);
+            }
+        }
+        over
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(op: u8, id: u64, payload: &[u8]) -> Vec<u8> {
+        let mut r = vec![op];
+        r.extend_from_slice(&(id as f64).to_le_bytes());
+        r.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        r.extend_from_slice(payload);
+        r
+    }
+
+    #[test]
+    fn packed_sends_reach_their_sockets_and_report_the_mark() {
+        let outlets = Outlets::default();
+        let (mut a, _) = outlets.open(1, 4);
+        let (mut b, backlog_b) = outlets.open(2, 100);
+        let mut packed = record(1, 1, b"hello");
+        packed.extend(record(2, 2, b"\x00\x01"));
+        packed.extend(record(1, 9, b"nobody"));
+        packed.extend(record(8, 2, b"\x0f\xa0bye"));
+        assert_eq!(outlets.send_packed(&packed), vec![1]);
+        assert!(matches!(a.try_recv(), Ok(Outbound::Text(t)) if &t[..] == b"hello"));
+        assert!(matches!(b.try_recv(), Ok(Outbound::Binary(t)) if &t[..] == b"\x00\x01"));
+        assert!(matches!(b.try_recv(), Ok(Outbound::Close(4000, r)) if &r[..] == b"bye"));
+        assert_eq!(backlog_b.written(5), None);
+        // Truncated: the length says more than there is.
+        let mut bad = record(1, 2, b"abc");
+        bad.truncate(bad.len() - 1);
+        assert!(outlets.send_packed(&bad).is_empty());
+        assert!(b.try_recv().is_err());
+    }
+
+    #[test]
+    fn drain_is_reported_once_below_half_the_mark() {
+        let outlets = Outlets::default();
+        let (_rx, backlog) = outlets.open(1, 10);
+        assert!(!backlog.queue(8));
+        assert!(backlog.queue(8));
+        assert!(!backlog.queue(1));
+        assert_eq!(backlog.written(8), None);
+        assert_eq!(backlog.written(6), Some(3));
+        assert_eq!(backlog.written(3), None);
+    }
+}

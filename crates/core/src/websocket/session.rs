@@ -1,0 +1,240 @@
+//! One accepted WebSocket. tungstenite frames it: masking, fragments, UTF-8,
+//! control frames, sizes. Whole messages go to JS with the next batch; JS's
+//! sends come through the socket's outlet and are written together; idle time,
+//! keep-alive pings and the server's closing are kept here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use super::outlets::{Backlog, Outbound};
+use super::{Accepted, Settings};
+use crate::bridge::Bridge;
+use crate::connection::ShutdownSignal;
+use crate::record;
+
+type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// How long the peer gets to answer our close frame before the socket is dropped.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// Reported when the socket ended without a close frame (RFC 6455 §7.1.5).
+const ABNORMAL: u16 = 1006;
+/// Reported when the peer's close frame had no code.
+const NO_STATUS: u16 = 1005;
+/// Bytes read from the socket at a time (tungstenite's default is 128 KiB per socket).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Run the socket to its end, then tell JS how it closed.
+pub async fn run(accepted: Accepted, bridge: Arc<Bridge>, shutdown: ShutdownSignal) {
+    let Accepted {
+        id,
+        upgrade,
+        settings,
+    } = accepted;
+    let (outbound, backlog) = bridge.outlets.open(id, settings.max_buffered);
+    let (code, reason) = match upgrade.await {
+        Ok(upgraded) => {
+            let config = WebSocketConfig::default()
+                .read_buffer_size(READ_CHUNK)
+                .max_message_size(Some(settings.max_message))
+                .max_frame_size(Some(settings.max_message));
+            let socket = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(config),
+            )
+            .await;
+            let (sink, stream) = socket.split();
+            let session = Session {
+                id,
+                bridge: &bridge,
+                sink,
+                backlog,
+                settings,
+                closing: None,
+            };
+            session.serve(stream, outbound, shutdown).await
+        }
+        Err(_) => (ABNORMAL, Bytes::new()),
+    };
+    bridge.outlets.close(id);
+    bridge.emit(|b| record::ws_closed(b, id, code, reason));
+}
+
+struct Session<'a> {
+    id: u64,
+    bridge: &'a Arc<Bridge>,
+    sink: SplitSink<Socket, Message>,
+    backlog: Arc<Backlog>,
+    settings: Settings,
+    /// We sent a close frame with this code: waiting for the peer's.
+    closing: Option<u16>,
+}
+
+/// The close code for a broken frame, sent before the socket is dropped.
+fn failure_code(error: &Error) -> Option<CloseCode> {
+    match error {
+        Error::Capacity(CapacityError::MessageTooLong { .. }) => Some(CloseCode::Size),
+        Error::Utf8(_) => Some(CloseCode::Invalid),
+        Error::Protocol(_) | Error::Capacity(_) => Some(CloseCode::Protocol),
+        _ => None,
+    }
+}
+
+impl Session<'_> {
+    async fn serve(
+        mut self,
+        mut stream: SplitStream<Socket>,
+        mut outbound: mpsc::UnboundedReceiver<Outbound>,
+        mut shutdown: ShutdownSignal,
+    ) -> (u16, Bytes) {
+        let far = Instant::now() + Duration::from_secs(86400 * 365);
+        let idle = self.settings.idle;
+        let idle_after = |now: Instant| idle.map_or(far, |d| now + d);
+        let mut idle_at = idle_after(Instant::now());
+        let mut ping_at = self.settings.ping.map_or(far, |d| Instant::now() + d);
+        let mut close_by = far;
+        let mut server_closing = false;
+        loop {
+            tokio::select! {
+                frame = stream.next() => {
+                    idle_at = idle_after(Instant::now());
+                    match frame {
+                        Some(Ok(Message::Text(text))) => {
+                            let id = self.id;
+                            self.bridge.emit(|b| record::ws_message(b, id, true, Bytes::from(text)));
+                        }
+                        Some(Ok(Message::Binary(data))) => {
+                            let id = self.id;
+                            self.bridge.emit(|b| record::ws_message(b, id, false, data));
+                        }
+                        // tungstenite queued the pong: send it now.
+                        Some(Ok(Message::Ping(_))) => {
+                            if self.sink.flush().await.is_err() {
+                                return (ABNORMAL, Bytes::new());
+                            }
+                        }
+                        Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
+                        Some(Ok(Message::Close(frame))) => {
+                            // The peer's code; tungstenite queued the echo (or, for our own
+                            // close, this is the answer). Either way the socket is done.
+                            let _ = self.sink.flush().await;
+                            return match frame {
+                                Some(CloseFrame { code, reason }) => (code.into(), Bytes::from(reason)),
+                                None => (self.closing.unwrap_or(NO_STATUS), Bytes::new()),
+                            };
+                        }
+                        Some(Err(error)) => {
+                            let Some(code) = failure_code(&error) else {
+                                return (self.closing.unwrap_or(ABNORMAL), Bytes::new());
+                            };
+                            let frame = CloseFrame { code, reason: Utf8Bytes::from_static("") };
+                            let _ = tokio::time::timeout(CLOSE_WAIT, self.sink.send(Message::Close(Some(frame)))).await;
+                            return (code.into(), Bytes::new());
+                        }
+                        None => return (self.closing.unwrap_or(ABNORMAL), Bytes::new()),
+                    }
+                }
+                Some(first) = outbound.recv() => {
+                    idle_at = idle_after(Instant::now());
+                    if !self.write(first, &mut outbound).await {
+                        return (self.closing.unwrap_or(ABNORMAL), Bytes::new());
+                    }
+                    if self.closing.is_some() && close_by == far {
+                        close_by = Instant::now() + CLOSE_WAIT;
+                    }
+                }
+                _ = sleep_until(idle_at), if self.closing.is_none() => {
+                    close_by = self.close(CloseCode::Away, "idle timeout").await;
+                }
+                _ = sleep_until(ping_at), if self.closing.is_none() => {
+                    ping_at = self.settings.ping.map_or(far, |d| Instant::now() + d);
+                    if self.sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                        return (ABNORMAL, Bytes::new());
+                    }
+                }
+                // The guard wait_for returns must not live across the awaits below.
+                _ = async { shutdown.wait_for(Option::is_some).await.is_ok() }, if !server_closing => {
+                    server_closing = true;
+                    if self.closing.is_none() {
+                        close_by = self.close(CloseCode::Away, "server closing").await;
+                    }
+                }
+                _ = sleep_until(close_by) => {
+                    return (self.closing.unwrap_or(ABNORMAL), Bytes::new());
+                }
+            }
+        }
+    }
+
+    /// Send a close frame; the peer has until the returned time to answer.
+    async fn close(&mut self, code: CloseCode, reason: &'static str) -> Instant {
+        self.closing = Some(code.into());
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = tokio::time::timeout(CLOSE_WAIT, self.sink.send(Message::Close(Some(frame)))).await;
+        Instant::now() + CLOSE_WAIT
+    }
+
+    /// What to send for one of JS's records; nothing after our close frame.
+    fn message(&mut self, out: Outbound) -> Option<Message> {
+        if self.closing.is_some() {
+            return None;
+        }
+        Some(match out {
+            // JS encodes strings as UTF-8; anything else is not text.
+            Outbound::Text(bytes) => Message::Text(Utf8Bytes::try_from(bytes).ok()?),
+            Outbound::Binary(bytes) => Message::Binary(bytes),
+            Outbound::Ping => Message::Ping(Bytes::new()),
+            Outbound::Close(code, reason) => {
+                self.closing = Some(code);
+                Message::Close(Some(CloseFrame {
+                    code: code.into(),
+                    reason: Utf8Bytes::try_from(reason).unwrap_or_default(),
+                }))
+            }
+        })
+    }
+
+    /// Write `first` and whatever else JS queued meanwhile, then flush once.
+    /// False when the socket broke.
+    async fn write(
+        &mut self,
+        first: Outbound,
+        outbound: &mut mpsc::UnboundedReceiver<Outbound>,
+    ) -> bool {
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(out) = next.take() {
+            written += out.bytes();
+            if let Some(message) = self.message(out) {
+                if self.sink.feed(message).await.is_err() {
+                    return false;
+                }
+            }
+            next = outbound.try_recv().ok();
+        }
+        if self.sink.flush().await.is_err() {
+            return false;
+        }
+        if let Some(left) = self.backlog.written(written) {
+            let id = self.id;
+            self.bridge.emit(|b| record::ws_drained(b, id, left as u64));
+        }
+        true
+    }
+}

@@ -1,0 +1,69 @@
+/**
+ * The opening handshake's checks (RFC 6455 §4.2.1), the same on both engines:
+ * a request that cannot become a WebSocket gets a clear 4xx here.
+ */
+import { createHash } from 'node:crypto'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { SkitaiRequest } from '../types.js'
+import type { ResolvedOptions } from './options.js'
+
+export interface Refusal {
+  status: 400 | 403 | 426
+  message: string
+  headers?: Record<string, string>
+}
+
+const VERSION_HEADERS = { upgrade: 'websocket', 'sec-websocket-version': '13' }
+
+function hasToken(value: string | undefined, token: string): boolean {
+  return value !== undefined && value.split(',').some((t) => t.trim().toLowerCase() === token)
+}
+
+/** Why `req` cannot be upgraded, or undefined when it can. */
+export function refusal(req: SkitaiRequest, options: ResolvedOptions): Refusal | undefined {
+  const h = req.headers
+  if (!hasToken(h.upgrade, 'websocket')) {
+    return { status: 426, message: 'This endpoint speaks WebSocket: send Upgrade: websocket', headers: VERSION_HEADERS }
+  }
+  if (req.method !== 'GET') return { status: 400, message: `A WebSocket handshake is a GET, not ${req.method}` }
+  if (!hasToken(h.connection, 'upgrade')) return { status: 400, message: 'A WebSocket handshake needs Connection: Upgrade' }
+  if (h['sec-websocket-version'] !== '13') {
+    return { status: 426, message: 'Unsupported Sec-WebSocket-Version: this server speaks 13', headers: VERSION_HEADERS }
+  }
+  const key = h['sec-websocket-key']
+  if (key === undefined || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
+    return { status: 400, message: 'Sec-WebSocket-Key must be 16 random bytes in base64' }
+  }
+  if (options.origin && !options.origin(h.origin, req)) return { status: 403, message: 'Origin not allowed' }
+  return undefined
+}
+
+/** The subprotocol to answer with: one the client offered and the endpoint speaks. */
+export function chooseProtocol(req: SkitaiRequest, options: ResolvedOptions): string | undefined {
+  const offered = offeredProtocols(req.headers)
+  const { protocols } = options
+  if (protocols === undefined || offered.length === 0) return undefined
+  if (typeof protocols === 'function') {
+    const chosen = protocols(offered, req)
+    return chosen !== undefined && offered.includes(chosen) ? chosen : undefined
+  }
+  return protocols.find((p) => offered.includes(p))
+}
+
+function offeredProtocols(headers: IncomingHttpHeaders): string[] {
+  const value = headers['sec-websocket-protocol']
+  if (value === undefined) return []
+  return value
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+}
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+
+/** `Sec-WebSocket-Accept` for a client's key. */
+export function acceptKey(key: string): string {
+  return createHash('sha1')
+    .update(key.trim() + GUID)
+    .digest('base64')
+}
