@@ -5,7 +5,7 @@
 //! whole burst per wake. JS answers through `respond` / `write` / `end` / `fail`,
 //! each one call carrying status, headers and body together.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use http::{HeaderName, HeaderValue, Response, StatusCode};
 use hyper::ext::ReasonPhrase;
 use hyper::upgrade::OnUpgrade;
 use rustc_hash::FxHashMap;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 use crate::body::{self, ResponseBody, StreamWriter};
 use crate::error_page::error_response;
@@ -46,6 +46,9 @@ struct Outbox {
 
 /// Events that wake JS at once instead of when the tokio thread runs out of work.
 const EAGER_WAKE_EVENTS: usize = 64;
+/// WebSocket message bytes waiting for JS past which sockets stop reading: a
+/// slow JS thread holds clients back instead of growing the outbox.
+const WS_INBOX_MAX: usize = 32 * 1024 * 1024;
 /// Longest an event waits for JS while the tokio threads stay busy (never park).
 const WAKE_DEADLINE: std::time::Duration = std::time::Duration::from_millis(1);
 /// Longest a record that needs no answer (an access record) waits for a wake to ride on.
@@ -110,6 +113,10 @@ pub struct Bridge {
     held: Mutex<Vec<HeldReply>>,
     /// Open WebSockets, for JS's sends.
     pub outlets: Outlets,
+    /// Bytes of WebSocket messages in the outbox: past `WS_INBOX_MAX` the
+    /// sockets stop reading until JS takes the batch (`ws_room`).
+    ws_inbox: AtomicUsize,
+    ws_room: Notify,
     pub stats: Stats,
 }
 
@@ -131,6 +138,8 @@ impl Bridge {
             in_batch: AtomicBool::new(false),
             held: Mutex::default(),
             outlets: Outlets::default(),
+            ws_inbox: AtomicUsize::new(0),
+            ws_room: Notify::new(),
             stats: Stats::default(),
         })
     }
@@ -227,10 +236,33 @@ impl Bridge {
     /// responses are held until `end_batch`.
     pub fn take(&self) -> Batch {
         self.in_batch.store(true, Ordering::Relaxed);
-        let mut outbox = lock(&self.outbox);
-        outbox.woken = false;
-        outbox.events = 0;
-        std::mem::take(&mut outbox.batch)
+        let batch = {
+            let mut outbox = lock(&self.outbox);
+            outbox.woken = false;
+            outbox.events = 0;
+            std::mem::take(&mut outbox.batch)
+        };
+        if self.ws_inbox.swap(0, Ordering::AcqRel) > 0 {
+            self.ws_room.notify_waiters();
+        }
+        batch
+    }
+
+    /// A whole WebSocket message for JS.
+    pub fn ws_message(&self, id: u64, text: bool, data: Bytes) {
+        self.ws_inbox.fetch_add(data.len(), Ordering::AcqRel);
+        self.emit(|b| record::ws_message(b, id, text, data));
+    }
+
+    /// Sockets may read more messages (else wait for `ws_room`).
+    pub fn ws_has_room(&self) -> bool {
+        self.ws_inbox.load(Ordering::Acquire) < WS_INBOX_MAX
+    }
+
+    /// Resolves when JS next takes a batch. Make it before `ws_has_room` says
+    /// no, so that a take in between is not missed.
+    pub fn ws_room(&self) -> tokio::sync::futures::Notified<'_> {
+        self.ws_room.notified()
     }
 
     /// JS has run the batch's handlers: send the responses they made.

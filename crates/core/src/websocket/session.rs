@@ -108,17 +108,18 @@ impl Session<'_> {
         let mut close_by = far;
         let mut server_closing = false;
         loop {
+            let room = self.bridge.ws_room();
+            let has_room = self.bridge.ws_has_room();
             tokio::select! {
-                frame = stream.next() => {
+                _ = room, if !has_room => {}
+                frame = stream.next(), if has_room => {
                     idle_at = idle_after(Instant::now());
                     match frame {
                         Some(Ok(Message::Text(text))) => {
-                            let id = self.id;
-                            self.bridge.emit(|b| record::ws_message(b, id, true, Bytes::from(text)));
+                            self.bridge.ws_message(self.id, true, Bytes::from(text));
                         }
                         Some(Ok(Message::Binary(data))) => {
-                            let id = self.id;
-                            self.bridge.emit(|b| record::ws_message(b, id, false, data));
+                            self.bridge.ws_message(self.id, false, data);
                         }
                         // tungstenite queued the pong: send it now.
                         Some(Ok(Message::Ping(_))) => {
