@@ -12,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -33,8 +33,66 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 const ABNORMAL: u16 = 1006;
 /// Reported when the peer's close frame had no code.
 const NO_STATUS: u16 = 1005;
-/// Bytes read from the socket at a time (tungstenite's default is 128 KiB per socket).
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read from the socket at a time. tungstenite zeroes this much before each
+/// read (its default is 128 KiB), so small keeps small messages cheap.
+const READ_CHUNK: usize = 4 * 1024;
+
+/// The session's deadlines.
+struct Clock {
+    idle: Option<Duration>,
+    ping: Option<Duration>,
+    last_active: Instant,
+    ping_at: Instant,
+    /// Set once a close frame went out: then only this deadline counts.
+    close_by: Option<Instant>,
+}
+
+/// A deadline that never comes.
+fn never() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365)
+}
+
+impl Clock {
+    fn new(settings: &Settings) -> Clock {
+        let now = Instant::now();
+        Clock {
+            idle: settings.idle,
+            ping: settings.ping,
+            last_active: now,
+            ping_at: settings.ping.map_or_else(never, |d| now + d),
+            close_by: None,
+        }
+    }
+
+    /// A message came or went.
+    fn active(&mut self) {
+        if self.idle.is_some() {
+            self.last_active = Instant::now();
+        }
+    }
+
+    fn idle_by(&self) -> Option<Instant> {
+        self.idle.map(|d| self.last_active + d)
+    }
+
+    fn pinged(&mut self, now: Instant) {
+        self.ping_at = self.ping.map_or_else(never, |d| now + d);
+    }
+
+    /// A close frame went out: the peer's answer is due by the returned time.
+    fn closing(&mut self) -> Instant {
+        *self.close_by.insert(Instant::now() + CLOSE_WAIT)
+    }
+
+    /// When the timer should next look.
+    fn next(&self) -> Instant {
+        match (self.close_by, self.idle_by()) {
+            (Some(at), _) => at,
+            (None, Some(idle)) => idle.min(self.ping_at),
+            (None, None) => self.ping_at,
+        }
+    }
+}
 
 /// Run the socket to its end, then tell JS how it closed.
 pub async fn run(accepted: Accepted, bridge: Arc<Bridge>, shutdown: ShutdownSignal) {
@@ -100,12 +158,11 @@ impl Session<'_> {
         mut outbound: mpsc::UnboundedReceiver<Outbound>,
         mut shutdown: ShutdownSignal,
     ) -> (u16, Bytes) {
-        let far = Instant::now() + Duration::from_secs(86400 * 365);
-        let idle = self.settings.idle;
-        let idle_after = |now: Instant| idle.map_or(far, |d| now + d);
-        let mut idle_at = idle_after(Instant::now());
-        let mut ping_at = self.settings.ping.map_or(far, |d| Instant::now() + d);
-        let mut close_by = far;
+        let mut clock = Clock::new(&self.settings);
+        // One timer for idle time, pings and the close wait, moved only when it
+        // fires or a close starts: nothing per message but a clock read.
+        let timer = tokio::time::sleep_until(clock.next());
+        tokio::pin!(timer);
         let mut server_closing = false;
         loop {
             let room = self.bridge.ws_room();
@@ -113,7 +170,7 @@ impl Session<'_> {
             tokio::select! {
                 _ = room, if !has_room => {}
                 frame = stream.next(), if has_room => {
-                    idle_at = idle_after(Instant::now());
+                    clock.active();
                     match frame {
                         Some(Ok(Message::Text(text))) => {
                             self.bridge.ws_message(self.id, true, Bytes::from(text));
@@ -149,46 +206,52 @@ impl Session<'_> {
                     }
                 }
                 Some(first) = outbound.recv() => {
-                    idle_at = idle_after(Instant::now());
+                    clock.active();
+                    let was_closing = self.closing.is_some();
                     if !self.write(first, &mut outbound).await {
                         return (self.closing.unwrap_or(ABNORMAL), Bytes::new());
                     }
-                    if self.closing.is_some() && close_by == far {
-                        close_by = Instant::now() + CLOSE_WAIT;
+                    if !was_closing && self.closing.is_some() {
+                        timer.as_mut().reset(clock.closing());
                     }
                 }
-                _ = sleep_until(idle_at), if self.closing.is_none() => {
-                    close_by = self.close(CloseCode::Away, "idle timeout").await;
-                }
-                _ = sleep_until(ping_at), if self.closing.is_none() => {
-                    ping_at = self.settings.ping.map_or(far, |d| Instant::now() + d);
-                    if self.sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                        return (ABNORMAL, Bytes::new());
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if let Some(close_by) = clock.close_by {
+                        if now >= close_by {
+                            return (self.closing.unwrap_or(ABNORMAL), Bytes::new());
+                        }
+                    } else if clock.idle_by().is_some_and(|at| now >= at) {
+                        self.close(CloseCode::Away, "idle timeout").await;
+                        clock.closing();
+                    } else if clock.ping_at <= now {
+                        clock.pinged(now);
+                        if self.sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                            return (ABNORMAL, Bytes::new());
+                        }
                     }
+                    timer.as_mut().reset(clock.next());
                 }
                 // The guard wait_for returns must not live across the awaits below.
                 _ = async { shutdown.wait_for(Option::is_some).await.is_ok() }, if !server_closing => {
                     server_closing = true;
                     if self.closing.is_none() {
-                        close_by = self.close(CloseCode::Away, "server closing").await;
+                        self.close(CloseCode::Away, "server closing").await;
+                        timer.as_mut().reset(clock.closing());
                     }
-                }
-                _ = sleep_until(close_by) => {
-                    return (self.closing.unwrap_or(ABNORMAL), Bytes::new());
                 }
             }
         }
     }
 
-    /// Send a close frame; the peer has until the returned time to answer.
-    async fn close(&mut self, code: CloseCode, reason: &'static str) -> Instant {
+    /// Send a close frame; the peer then has `CLOSE_WAIT` to answer.
+    async fn close(&mut self, code: CloseCode, reason: &'static str) {
         self.closing = Some(code.into());
         let frame = CloseFrame {
             code,
             reason: Utf8Bytes::from_static(reason),
         };
         let _ = tokio::time::timeout(CLOSE_WAIT, self.sink.send(Message::Close(Some(frame)))).await;
-        Instant::now() + CLOSE_WAIT
     }
 
     /// What to send for one of JS's records; nothing after our close frame.
