@@ -7,7 +7,7 @@ export { AppLoadError } from './modules.js'
 export type { SharedOptions, SharedValues } from './shared/g.js'
 export { SkitaiWebSocket } from './websocket/socket.js'
 export type { WebSocketOptions } from './websocket/options.js'
-export type { SessionHandler, WebSocketEvents } from './websocket/endpoint.js'
+export type { SessionHandler, WebSocketEndpoint, WebSocketEvents } from './websocket/endpoint.js'
 export type {
   AccessLogFormat,
   CloseOptions,

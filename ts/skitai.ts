@@ -12,10 +12,10 @@ import { logServerTo } from './logging/server-log.js'
 import { pidFilePath } from './process/paths.js'
 import { runWorker, workerId } from './process/worker.js'
 import { SharedRegistry, type SharedOptions, type SharedValues } from './shared/g.js'
-import type { Mountable, NodeHandler, RunOptions, Server } from './types.js'
+import type { Mountable, RunOptions, Server } from './types.js'
 import { SERVER_NAME, VERSION } from './version.js'
 import { pushFromHandler } from './push.js'
-import { websocket, type SessionHandler, type WebSocketEvents } from './websocket/endpoint.js'
+import { websocket, type SessionHandler, type WebSocketEndpoint, type WebSocketEvents } from './websocket/endpoint.js'
 import type { WebSocketOptions } from './websocket/options.js'
 import { publish } from './websocket/topics.js'
 
@@ -115,7 +115,7 @@ export class Skitai {
    * session, `async function* (ws) { for await (const m of ws) yield reply }`
    * (returning closes the socket), or events `{ open, message, close, drain }`.
    */
-  websocket(options: WebSocketOptions, handler: SessionHandler | WebSocketEvents): NodeHandler {
+  websocket(options: WebSocketOptions, handler: SessionHandler | WebSocketEvents): WebSocketEndpoint {
     return websocket(options, handler)
   }
 

@@ -1,4 +1,4 @@
-import type { NodeHandler, SkitaiRequest, SkitaiResponse } from '../types.js'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { chooseProtocol, refusal, type Refusal } from './handshake.js'
 import { resolveOptions, type ResolvedOptions, type WebSocketOptions } from './options.js'
 import { SkitaiWebSocket } from './socket.js'
@@ -10,20 +10,23 @@ type Message = string | Buffer
  * The seed's session style: runs once per connection; yield replies (each is
  * sent); when it returns the socket closes with 1000, when it throws with 1011.
  */
-export type SessionHandler = (ws: SkitaiWebSocket, req: SkitaiRequest) => AsyncIterable<Message> | Iterable<Message> | PromiseLike<unknown> | void
+export type SessionHandler = (ws: SkitaiWebSocket, req: IncomingMessage) => AsyncIterable<Message> | Iterable<Message> | PromiseLike<unknown> | void
 
 /** The event style. */
 export interface WebSocketEvents {
-  open?(ws: SkitaiWebSocket, req: SkitaiRequest): unknown
+  open?(ws: SkitaiWebSocket, req: IncomingMessage): unknown
   message?(ws: SkitaiWebSocket, data: Message, isBinary: boolean): unknown
   close?(ws: SkitaiWebSocket, code: number, reason: string): unknown
   drain?(ws: SkitaiWebSocket): unknown
 }
 
-function refuse(res: SkitaiResponse, refused: Refusal): void {
+function refuse(req: IncomingMessage, res: ServerResponse, refused: Refusal): void {
   const body = JSON.stringify({ code: refused.status * 100, message: refused.message })
+  const headers = { ...refused.headers }
+  // A connection-specific header: HTTP/2 has no Upgrade.
+  if (req.httpVersionMajor === 2) delete headers.upgrade
   res.writeHead(refused.status, {
-    ...refused.headers,
+    ...headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
   })
@@ -36,8 +39,8 @@ const HTTP2_REFUSAL: Refusal = {
   headers: { upgrade: 'websocket', 'sec-websocket-version': '13' },
 }
 
-function failed(ws: SkitaiWebSocket, req: SkitaiRequest, error: unknown): void {
-  console.error(`skitai: WebSocket handler failed on ${req.originalUrl ?? req.url}:`, error)
+function failed(ws: SkitaiWebSocket, req: IncomingMessage, error: unknown): void {
+  console.error(`skitai: WebSocket handler failed on ${(req as { originalUrl?: string }).originalUrl ?? req.url}:`, error)
   if (ws.isOpen) ws.close(1011, 'internal error')
 }
 
@@ -64,7 +67,7 @@ async function drive(ws: SkitaiWebSocket, replies: AsyncIterable<Message> | Iter
   }
 }
 
-function runSession(ws: SkitaiWebSocket, req: SkitaiRequest, handler: SessionHandler): void {
+function runSession(ws: SkitaiWebSocket, req: IncomingMessage, handler: SessionHandler): void {
   let result: ReturnType<SessionHandler>
   try {
     result = handler(ws, req)
@@ -81,7 +84,7 @@ function runSession(ws: SkitaiWebSocket, req: SkitaiRequest, handler: SessionHan
   }
 }
 
-function runEvents(ws: SkitaiWebSocket, req: SkitaiRequest, events: WebSocketEvents): void {
+function runEvents(ws: SkitaiWebSocket, req: IncomingMessage, events: WebSocketEvents): void {
   const guard = (call: () => unknown): void => {
     try {
       const result = call() as PromiseLike<unknown> | undefined
@@ -102,17 +105,23 @@ function runEvents(ws: SkitaiWebSocket, req: SkitaiRequest, events: WebSocketEve
  * route to it inside an app (`app.get('/chat', skitai.websocket(...))`). A request
  * that cannot upgrade is answered 400, 403 or 426.
  */
-export function websocket(options: WebSocketOptions, handler: SessionHandler | WebSocketEvents): NodeHandler {
+/**
+ * What `skitai.websocket` returns: a node-style handler, typed loosely enough
+ * to route to from Express, Koa or plain node:http code.
+ */
+export type WebSocketEndpoint = (req: IncomingMessage, res: ServerResponse) => void
+
+export function websocket(options: WebSocketOptions, handler: SessionHandler | WebSocketEvents): WebSocketEndpoint {
   const resolved: ResolvedOptions = resolveOptions(options)
   if (typeof handler !== 'function' && (typeof handler !== 'object' || handler === null)) {
     throw new TypeError('skitai.websocket: the handler is an (async) generator function or { open, message, close }')
   }
   const session = typeof handler === 'function'
-  return function webSocketEndpoint(req: SkitaiRequest, res: SkitaiResponse): void {
+  return function webSocketEndpoint(req: IncomingMessage, res: ServerResponse): void {
     const refused = refusal(req, resolved)
-    if (refused) return refuse(res, refused)
+    if (refused) return refuse(req, res, refused)
     const upgrade = (res as unknown as { [UPGRADE]?: Upgrade })[UPGRADE]
-    if (upgrade === undefined) return refuse(res, HTTP2_REFUSAL)
+    if (upgrade === undefined) return refuse(req, res, HTTP2_REFUSAL)
     const protocol = chooseProtocol(req, resolved)
     const ws = new SkitaiWebSocket(protocol, req.socket?.remoteAddress ?? '', session)
     const transport = upgrade(

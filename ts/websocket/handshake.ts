@@ -3,8 +3,7 @@
  * a request that cannot become a WebSocket gets a clear 4xx here.
  */
 import { createHash } from 'node:crypto'
-import type { IncomingHttpHeaders } from 'node:http'
-import type { SkitaiRequest } from '../types.js'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { ResolvedOptions } from './options.js'
 
 export interface Refusal {
@@ -20,7 +19,7 @@ function hasToken(value: string | undefined, token: string): boolean {
 }
 
 /** Why `req` cannot be upgraded, or undefined when it can. */
-export function refusal(req: SkitaiRequest, options: ResolvedOptions): Refusal | undefined {
+export function refusal(req: IncomingMessage, options: ResolvedOptions): Refusal | undefined {
   const h = req.headers
   if (!hasToken(h.upgrade, 'websocket')) {
     return { status: 426, message: 'This endpoint speaks WebSocket: send Upgrade: websocket', headers: VERSION_HEADERS }
@@ -39,7 +38,7 @@ export function refusal(req: SkitaiRequest, options: ResolvedOptions): Refusal |
 }
 
 /** The subprotocol to answer with: one the client offered and the endpoint speaks. */
-export function chooseProtocol(req: SkitaiRequest, options: ResolvedOptions): string | undefined {
+export function chooseProtocol(req: IncomingMessage, options: ResolvedOptions): string | undefined {
   const offered = offeredProtocols(req.headers)
   const { protocols } = options
   if (protocols === undefined || offered.length === 0) return undefined

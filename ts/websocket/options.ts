@@ -1,4 +1,4 @@
-import type { SkitaiRequest } from '../types.js'
+import type { IncomingMessage } from 'node:http'
 
 /** `skitai.websocket(options, ...)`. */
 export interface WebSocketOptions {
@@ -10,9 +10,9 @@ export interface WebSocketOptions {
    * Subprotocols this endpoint speaks, in the server's order of preference, or a
    * function that picks one of those the client offered (undefined: none).
    */
-  protocols?: readonly string[] | ((offered: string[], req: SkitaiRequest) => string | undefined)
+  protocols?: readonly string[] | ((offered: string[], req: IncomingMessage) => string | undefined)
   /** Accept the handshake only when this returns true (else 403); gets the Origin header. */
-  origin?: (origin: string | undefined, req: SkitaiRequest) => boolean
+  origin?: (origin: string | undefined, req: IncomingMessage) => boolean
   /** Seconds between keep-alive pings; 0 (default) sends none. */
   ping?: number
   /** Bytes queued for sending past which `send` returns false until 'drain'. Default 1 MiB. */

@@ -427,12 +427,13 @@ impl Bridge {
             return false;
         };
         drop(pending);
+        let Some(me) = self.me.upgrade() else {
+            return false;
+        };
         let mut response = build_response(101, headers, ResponseBody::empty());
-        response.extensions_mut().insert(Accepted {
-            id,
-            upgrade,
-            settings,
-        });
+        response
+            .extensions_mut()
+            .insert(Accepted::new(id, me, upgrade, settings));
         if self.in_batch.load(Ordering::Relaxed) {
             lock(&self.held).push((tx, response));
             return true;

@@ -177,6 +177,6 @@ pub async fn serve(
         .unwrap_or_else(|e| e.into_inner())
         .take();
     if let Some(accepted) = upgraded {
-        websocket::session::run(accepted, shared.bridge.clone(), shutdown).await;
+        websocket::session::run(accepted, shutdown).await;
     }
 }

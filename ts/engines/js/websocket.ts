@@ -76,9 +76,13 @@ export class JsWebSockets {
   }
 }
 
+const EMPTY = Buffer.alloc(0)
+
 class JsTransport implements Transport {
   private ws: WebSocket | undefined
   private idle: NodeJS.Timeout | undefined
+  /** When a message last came or went: the idle timer checks it when it fires. */
+  private lastActive = performance.now()
   private pinger: NodeJS.Timeout | undefined
   private overLimit = false
 
@@ -100,10 +104,10 @@ class JsTransport implements Transport {
     this.ws = ws
     const { events, spec } = this
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      this.idle?.refresh()
+      this.lastActive = performance.now()
       events.message(isBinary ? text(data) : text(data).toString('utf8'), isBinary)
     })
-    ws.on('pong', () => this.idle?.refresh())
+    ws.on('pong', () => (this.lastActive = performance.now()))
     // Protocol errors close the socket with their code; 'close' reports it.
     ws.on('error', () => {})
     ws.once('close', (code: number, reason: Buffer) => {
@@ -111,29 +115,59 @@ class JsTransport implements Transport {
       clearInterval(this.pinger)
       events.close(code, reason.toString('utf8'))
     })
-    if (spec.timeout > 0) {
-      this.idle = setTimeout(() => ws.close(1001, 'idle timeout'), spec.timeout * 1000)
-      this.idle.unref()
-    }
+    if (spec.timeout > 0) this.watchIdle(ws, spec.timeout * 1000)
     if (spec.ping > 0) {
       this.pinger = setInterval(() => ws.ping(), spec.ping * 1000)
       this.pinger.unref()
     }
-    this.socket.on('drain', () => {
-      if (this.overLimit && ws.bufferedAmount <= spec.maxBuffered) {
-        this.overLimit = false
-        events.drain()
+  }
+
+  /** Close after `ms` without a message either way; no timer work per message. */
+  private watchIdle(ws: WebSocket, ms: number): void {
+    const check = (): void => {
+      const left = this.lastActive + ms - performance.now()
+      if (left > 0) {
+        this.idle = setTimeout(check, left)
+        this.idle.unref()
+      } else {
+        ws.close(1001, 'idle timeout')
       }
-    })
+    }
+    this.idle = setTimeout(check, ms)
+    this.idle.unref()
   }
 
   send(data: string | Buffer, isBinary: boolean): boolean {
     const ws = this.ws
     if (ws === undefined || ws.readyState !== ws.OPEN) return false
-    this.idle?.refresh()
+    this.lastActive = performance.now()
     ws.send(data, { binary: isBinary })
-    if (ws.bufferedAmount > this.spec.maxBuffered) this.overLimit = true
+    if (!this.overLimit && ws.bufferedAmount > this.spec.maxBuffered) {
+      this.overLimit = true
+      this.watchDrain()
+    }
     return !this.overLimit
+  }
+
+  /**
+   * The socket's own 'drain' comes only past its 16 KiB mark; an empty write's
+   * callback runs once everything before it is written, whatever the limit.
+   */
+  private watchDrain(): void {
+    this.socket.write(EMPTY, this.written)
+  }
+
+  private readonly written = (): void => {
+    this.checkDrain()
+    if (this.overLimit && this.ws?.readyState === this.ws?.OPEN) this.watchDrain()
+  }
+
+  private checkDrain(): void {
+    const ws = this.ws
+    if (this.overLimit && ws !== undefined && ws.bufferedAmount <= this.spec.maxBuffered) {
+      this.overLimit = false
+      this.events.drain()
+    }
   }
 
   close(code: number, reason: string): void {

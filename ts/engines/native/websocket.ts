@@ -91,6 +91,8 @@ export class NativeWebSockets {
       target.handed()
     }
     for (const id of this.native.wsSend(packed)) this.open.get(id)?.backedUp()
+    // Over the limit in JS but not in the engine (it wrote meanwhile): free to go on.
+    for (const target of targets) target.settled()
   }
 
   message(id: number, isText: boolean, data: Buffer): void {
@@ -114,7 +116,10 @@ class NativeTransport implements Transport {
   private queued = 0
   /** The engine's queue as last reported; only known while it is over the limit. */
   private engineQueued = 0
+  /** `send` has returned false: a 'drain' is owed. */
   private over = false
+  /** The engine reported its queue over the limit; its drain record clears it. */
+  private backlogged = false
   private open = true
 
   constructor(
@@ -134,9 +139,7 @@ class NativeTransport implements Transport {
     this.sockets.queue(this, isBinary ? OP_BINARY : OP_TEXT, data)
     // Strings count by their length here; the engine counts their bytes.
     this.queued += data.length
-    // Over the limit here means over it in the engine once handed over, which
-    // then reports the drain.
-    if (this.queued > this.spec.maxBuffered) this.over = true
+    if (this.backlogged || this.queued > this.spec.maxBuffered) this.over = true
     return !this.over
   }
 
@@ -159,12 +162,21 @@ class NativeTransport implements Transport {
 
   /** The engine's queue went over the limit: hold off until its drain record. */
   backedUp(): void {
-    this.over = true
+    this.backlogged = true
     this.engineQueued = Math.max(this.engineQueued, this.spec.maxBuffered + 1)
+  }
+
+  /** After a hand-over: over the limit only if the engine said so. */
+  settled(): void {
+    if (this.over && !this.backlogged) {
+      this.over = false
+      this.events.drain()
+    }
   }
 
   drained(): void {
     this.engineQueued = 0
+    this.backlogged = false
     if (this.over) {
       this.over = false
       this.events.drain()

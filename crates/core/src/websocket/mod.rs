@@ -5,9 +5,15 @@
 pub mod outlets;
 pub mod session;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::upgrade::OnUpgrade;
+use tokio::sync::mpsc;
+
+use crate::bridge::Bridge;
+use crate::record;
+use outlets::{Backlog, Outbound};
 
 /// How an accepted socket runs, as the endpoint's options say.
 #[derive(Clone, Debug)]
@@ -23,10 +29,66 @@ pub struct Settings {
 }
 
 /// Rides on the 101 response from the bridge to the connection, which runs the
-/// session once hyper has written the 101 and handed the socket over.
+/// session once hyper has written the 101 and handed the socket over. The
+/// socket's outlet exists from the moment JS accepts, so sends made right away
+/// wait in it; if the session never starts (the client left first), JS hears
+/// that the socket closed.
 #[derive(Clone)]
-pub struct Accepted {
+pub struct Accepted(Arc<Handoff>);
+
+pub struct Handoff {
     pub id: u64,
+    pub bridge: Arc<Bridge>,
+    start: Mutex<Option<Start>>,
+}
+
+/// What the session needs to run.
+pub struct Start {
     pub upgrade: OnUpgrade,
     pub settings: Settings,
+    pub outbound: mpsc::UnboundedReceiver<Outbound>,
+    pub backlog: Arc<Backlog>,
+}
+
+impl Accepted {
+    pub fn new(id: u64, bridge: Arc<Bridge>, upgrade: OnUpgrade, settings: Settings) -> Accepted {
+        let (outbound, backlog) = bridge.outlets.open(id, settings.max_buffered);
+        Accepted(Arc::new(Handoff {
+            id,
+            bridge,
+            start: Mutex::new(Some(Start {
+                upgrade,
+                settings,
+                outbound,
+                backlog,
+            })),
+        }))
+    }
+
+    /// The session starts: from here it reports the close.
+    pub fn start(&self) -> Option<(&Handoff, Start)> {
+        let start = self
+            .0
+            .start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
+        Some((&self.0, start))
+    }
+}
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        let never_started = self
+            .start
+            .get_mut()
+            .map(|start| start.is_some())
+            .unwrap_or(true);
+        if never_started {
+            let id = self.id;
+            self.bridge.outlets.close(id);
+            self.bridge
+                .emit(|b| record::ws_closed(b, id, session::ABNORMAL, bytes::Bytes::new()));
+        }
+    }
 }

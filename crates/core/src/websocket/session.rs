@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::outlets::{Backlog, Outbound};
-use super::{Accepted, Settings};
+use super::{Accepted, Settings, Start};
 use crate::bridge::Bridge;
 use crate::connection::ShutdownSignal;
 use crate::record;
@@ -30,7 +30,7 @@ type Socket = WebSocketStream<TokioIo<Upgraded>>;
 /// How long the peer gets to answer our close frame before the socket is dropped.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// Reported when the socket ended without a close frame (RFC 6455 §7.1.5).
-const ABNORMAL: u16 = 1006;
+pub const ABNORMAL: u16 = 1006;
 /// Reported when the peer's close frame had no code.
 const NO_STATUS: u16 = 1005;
 /// Bytes read from the socket at a time. tungstenite zeroes this much before each
@@ -95,13 +95,17 @@ impl Clock {
 }
 
 /// Run the socket to its end, then tell JS how it closed.
-pub async fn run(accepted: Accepted, bridge: Arc<Bridge>, shutdown: ShutdownSignal) {
-    let Accepted {
-        id,
+pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
+    let Some((handoff, start)) = accepted.start() else {
+        return;
+    };
+    let Start {
         upgrade,
         settings,
-    } = accepted;
-    let (outbound, backlog) = bridge.outlets.open(id, settings.max_buffered);
+        outbound,
+        backlog,
+    } = start;
+    let (id, bridge) = (handoff.id, &handoff.bridge);
     let (code, reason) = match upgrade.await {
         Ok(upgraded) => {
             let config = WebSocketConfig::default()
@@ -117,7 +121,7 @@ pub async fn run(accepted: Accepted, bridge: Arc<Bridge>, shutdown: ShutdownSign
             let (sink, stream) = socket.split();
             let session = Session {
                 id,
-                bridge: &bridge,
+                bridge,
                 sink,
                 backlog,
                 settings,
