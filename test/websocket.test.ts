@@ -13,9 +13,10 @@ import { createHash } from 'node:crypto'
 import { connect as connectH2 } from 'node:http2'
 import type { Socket } from 'node:net'
 import { after, afterEach, before, describe, test } from 'node:test'
-import express, { type Request, type RequestHandler } from 'express'
+import express, { type Request } from 'express'
 import { WebSocket, type ClientOptions, type RawData } from 'ws'
-import type { EngineName, Skitai, SkitaiRequest, SkitaiWebSocket } from '../ts/index.js'
+import type { IncomingMessage } from 'node:http'
+import type { EngineName, Skitai, SkitaiWebSocket } from '../ts/index.js'
 import { ENGINES, raw, responses, serve, signal, type Running } from './helpers.js'
 import { OP, RawWebSocket, binary, close, cont, frame, handshakeRequest, parseHead, ping, pong, text, type Frame } from './ws-frames.js'
 
@@ -83,8 +84,8 @@ class Sessions {
     return `c${++this.seq}`
   }
 
-  open(ws: SkitaiWebSocket, req: SkitaiRequest): void {
-    const id = new URL(req.originalUrl ?? req.url ?? '/', 'http://x').searchParams.get('id')
+  open(ws: SkitaiWebSocket, req: IncomingMessage): void {
+    const id = new URL((req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/', 'http://x').searchParams.get('id')
     if (id === null) return
     const closed = signal<{ code: number; reason: string }>()
     this.entries.set(id, { ws, closed })
@@ -1221,9 +1222,8 @@ for (const engine of enginesUnderTest()) {
           if (req.headers.authorization === 'Bearer token') next()
           else res.status(401).json({ error: 'unauthorized' })
         })
-        // skitai.websocket returns a NodeHandler, which Express's types do not take as a RequestHandler.
-        web.get('/chat', chat as unknown as RequestHandler)
-        web.get('/secure/chat', chat as unknown as RequestHandler)
+        web.get('/chat', chat)
+        web.get('/secure/chat', chat)
         web.get('/plain', (_req, res) => {
           res.send('plain')
         })
