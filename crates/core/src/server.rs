@@ -144,6 +144,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, signal: Shutdow
         }
     };
     drop(listener);
+    // WebSockets are not exchanges that end by themselves: close them (1001).
+    shared.bridge.outlets.shutdown_all();
     let _ = tokio::time::timeout(grace, tracker.wait_idle()).await;
     shared.bridge.closed();
 }

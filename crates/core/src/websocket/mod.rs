@@ -4,6 +4,7 @@
 
 pub mod outlets;
 pub mod session;
+pub mod wire;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,12 +48,14 @@ pub struct Start {
     pub upgrade: OnUpgrade,
     pub settings: Settings,
     pub outbound: mpsc::UnboundedReceiver<Outbound>,
+    /// For the wire to wake the session (`Outbound::Flush`).
+    pub wake: mpsc::UnboundedSender<Outbound>,
     pub backlog: Arc<Backlog>,
 }
 
 impl Accepted {
     pub fn new(id: u64, bridge: Arc<Bridge>, upgrade: OnUpgrade, settings: Settings) -> Accepted {
-        let (outbound, backlog) = bridge.outlets.open(id, settings.max_buffered);
+        let (outbound, wake, backlog) = bridge.outlets.open(id, settings.max_buffered);
         Accepted(Arc::new(Handoff {
             id,
             bridge,
@@ -60,6 +63,7 @@ impl Accepted {
                 upgrade,
                 settings,
                 outbound,
+                wake,
                 backlog,
             })),
         }))

@@ -1,5 +1,8 @@
-//! The way from JS to open sockets: one queue per socket, and the packed form in
-//! which JS hands over all of a tick's sends in one call.
+//! The way from JS to open sockets, and the packed form in which JS hands over
+//! all of a tick's sends in one call. Data frames are written to the socket
+//! right there (`Wire::send`) once the session runs and nothing is queued
+//! before them; the rest (sends before the socket is up, close, ping) goes
+//! through the session's queue, in order.
 //!
 //! ```text
 //! record: op u8 | id f64 LE | length u32 LE | payload
@@ -7,17 +10,23 @@
 //! ```
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
+
+use super::wire::Wire;
 
 pub enum Outbound {
     Text(Bytes),
     Binary(Bytes),
     Close(u16, Bytes),
     Ping,
+    /// Not from JS: bytes wait in the wire for the socket to take them.
+    Flush,
+    /// Not from JS: the server is closing.
+    Shutdown,
 }
 
 impl Outbound {
@@ -25,33 +34,70 @@ impl Outbound {
     pub fn bytes(&self) -> usize {
         match self {
             Outbound::Text(b) | Outbound::Binary(b) | Outbound::Close(_, b) => b.len(),
-            Outbound::Ping => 0,
+            Outbound::Ping | Outbound::Flush | Outbound::Shutdown => 0,
         }
+    }
+
+    /// It came from JS through `Backlog::queue` (and counts as a record there).
+    pub fn from_js(&self) -> bool {
+        !matches!(self, Outbound::Flush | Outbound::Shutdown)
     }
 }
 
 /// A socket's bytes handed over by JS and not yet written to the network.
 pub struct Backlog {
+    /// Bytes in the session's queue.
     queued: AtomicUsize,
-    /// JS was told the queue is over `mark` and waits for the drain record.
+    /// Records in the session's queue: while any wait, later sends queue too.
+    records: AtomicUsize,
+    /// JS was told the socket is over `mark` and waits for the drain record.
     over: AtomicBool,
     mark: usize,
+    /// The socket, once the session runs.
+    pub wire: OnceLock<Arc<Wire>>,
 }
 
 impl Backlog {
-    /// `written` bytes reached the network; the bytes left when JS should now hear
-    /// it may send again (the queue fell to half the mark after being over it).
-    pub fn written(&self, written: usize) -> Option<usize> {
-        let left = self
+    /// The session took a record of `bytes` off its queue and wrote it (or
+    /// left it waiting in the wire).
+    pub fn dequeued(&self, bytes: usize) {
+        let _ = self
             .queued
-            .fetch_sub(written, Ordering::AcqRel)
-            .saturating_sub(written);
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(bytes))
+            });
+        self.records.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// After the session wrote: the bytes left when JS should now hear it may
+    /// send again (they fell to half the mark after being over it).
+    pub fn drained(&self) -> Option<usize> {
+        let wired = self.wire.get().map_or(0, |w| w.pending());
+        let left = self.queued.load(Ordering::Acquire) + wired;
         (left <= self.mark / 2 && self.over.swap(false, Ordering::AcqRel)).then_some(left)
     }
 
+    /// True when `total` bytes waiting just crossed the mark.
+    fn crossed(&self, total: usize) -> bool {
+        total > self.mark && !self.over.swap(true, Ordering::AcqRel)
+    }
+
     fn queue(&self, bytes: usize) -> bool {
+        self.records.fetch_add(1, Ordering::AcqRel);
         let queued = self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes;
-        queued > self.mark && !self.over.swap(true, Ordering::AcqRel)
+        let wired = self.wire.get().map_or(0, |w| w.pending());
+        self.crossed(queued + wired)
+    }
+
+    /// A data frame straight to the socket, if it is up and nothing is queued
+    /// before it. None: it must be queued.
+    fn write_now(&self, opcode: u8, payload: &[u8]) -> Option<bool> {
+        let wire = self.wire.get()?;
+        if self.records.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let waiting = wire.send(opcode, payload);
+        Some(self.crossed(waiting + self.queued.load(Ordering::Acquire)))
     }
 }
 
@@ -73,12 +119,23 @@ const HEAD: usize = 1 + 8 + 4;
 
 impl Outlets {
     /// A socket starts: its queue and backlog, for the session to drain.
-    pub fn open(&self, id: u64, mark: usize) -> (mpsc::UnboundedReceiver<Outbound>, Arc<Backlog>) {
+    pub fn open(
+        &self,
+        id: u64,
+        mark: usize,
+    ) -> (
+        mpsc::UnboundedReceiver<Outbound>,
+        mpsc::UnboundedSender<Outbound>,
+        Arc<Backlog>,
+    ) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let wake = tx.clone();
         let backlog = Arc::new(Backlog {
             queued: AtomicUsize::new(0),
+            records: AtomicUsize::new(0),
             over: AtomicBool::new(false),
             mark,
+            wire: OnceLock::new(),
         });
         lock(&self.open).insert(
             id,
@@ -87,11 +144,18 @@ impl Outlets {
                 backlog: backlog.clone(),
             },
         );
-        (rx, backlog)
+        (rx, wake, backlog)
     }
 
     pub fn close(&self, id: u64) {
         lock(&self.open).remove(&id);
+    }
+
+    /// The server is closing: every open socket hears it.
+    pub fn shutdown_all(&self) {
+        for outlet in lock(&self.open).values() {
+            let _ = outlet.tx.send(Outbound::Shutdown);
+        }
     }
 
     /// Queue JS's packed sends; returns the sockets whose queue just went over
@@ -112,6 +176,15 @@ impl Outlets {
             };
             at = end;
             let payload = all.slice(start..end);
+            let Some(outlet) = open.get(&id) else {
+                continue;
+            };
+            if let (1 | 2, Some(crossed)) = (op, outlet.backlog.write_now(op, &payload)) {
+                if crossed {
+                    over.push(id);
+                }
+                continue;
+            }
             let out = match op {
                 1 => Outbound::Text(payload),
                 2 => Outbound::Binary(payload),
@@ -122,9 +195,6 @@ impl Outlets {
                 8 => Outbound::Close(1000, Bytes::new()),
                 9 => Outbound::Ping,
                 _ => continue,
-            };
-            let Some(outlet) = open.get(&id) else {
-                continue;
             };
             let bytes = out.bytes();
             if outlet.tx.send(out).is_ok() && outlet.backlog.queue(bytes) {
@@ -150,8 +220,8 @@ mod tests {
     #[test]
     fn packed_sends_reach_their_sockets_and_report_the_mark() {
         let outlets = Outlets::default();
-        let (mut a, _) = outlets.open(1, 4);
-        let (mut b, backlog_b) = outlets.open(2, 100);
+        let (mut a, _, _) = outlets.open(1, 4);
+        let (mut b, _, backlog_b) = outlets.open(2, 100);
         let mut packed = record(1, 1, b"hello");
         packed.extend(record(2, 2, b"\x00\x01"));
         packed.extend(record(1, 9, b"nobody"));
@@ -160,7 +230,8 @@ mod tests {
         assert!(matches!(a.try_recv(), Ok(Outbound::Text(t)) if &t[..] == b"hello"));
         assert!(matches!(b.try_recv(), Ok(Outbound::Binary(t)) if &t[..] == b"\x00\x01"));
         assert!(matches!(b.try_recv(), Ok(Outbound::Close(4000, r)) if &r[..] == b"bye"));
-        assert_eq!(backlog_b.written(5), None);
+        backlog_b.dequeued(2);
+        assert_eq!(backlog_b.drained(), None);
         // Truncated: the length says more than there is.
         let mut bad = record(1, 2, b"abc");
         bad.truncate(bad.len() - 1);
@@ -171,12 +242,15 @@ mod tests {
     #[test]
     fn drain_is_reported_once_below_half_the_mark() {
         let outlets = Outlets::default();
-        let (_rx, backlog) = outlets.open(1, 10);
+        let (_rx, _, backlog) = outlets.open(1, 10);
         assert!(!backlog.queue(8));
         assert!(backlog.queue(8));
         assert!(!backlog.queue(1));
-        assert_eq!(backlog.written(8), None);
-        assert_eq!(backlog.written(6), Some(3));
-        assert_eq!(backlog.written(3), None);
+        backlog.dequeued(8);
+        assert_eq!(backlog.drained(), None);
+        backlog.dequeued(6);
+        assert_eq!(backlog.drained(), Some(3));
+        backlog.dequeued(3);
+        assert_eq!(backlog.drained(), None);
     }
 }

@@ -3,14 +3,15 @@
 //! sends come through the socket's outlet and are written together; idle time,
 //! keep-alive pings and the server's closing are kept here.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
@@ -20,12 +21,13 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::outlets::{Backlog, Outbound};
+use super::wire::{Wire, WireIo};
 use super::{Accepted, Settings, Start};
 use crate::bridge::Bridge;
 use crate::connection::ShutdownSignal;
 use crate::record;
 
-type Socket = WebSocketStream<TokioIo<Upgraded>>;
+type Socket = WebSocketStream<WireIo>;
 
 /// How long the peer gets to answer our close frame before the socket is dropped.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -103,33 +105,45 @@ pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
         upgrade,
         settings,
         outbound,
+        wake,
         backlog,
     } = start;
     let (id, bridge) = (handoff.id, &handoff.bridge);
-    let (code, reason) = match upgrade.await {
-        Ok(upgraded) => {
+    // The connection's own socket (what the connection served), so that JS can
+    // write to it directly; bytes hyper read past the handshake go first.
+    let parts = match upgrade.await.map(|u| u.downcast::<TokioIo<TcpStream>>()) {
+        Ok(Ok(parts)) => Some(parts),
+        _ => None,
+    };
+    let (code, reason) = match parts {
+        Some(parts) => {
+            let wire = Wire::new(parts.io.into_inner(), wake);
             let config = WebSocketConfig::default()
                 .read_buffer_size(READ_CHUNK)
                 .max_message_size(Some(settings.max_message))
                 .max_frame_size(Some(settings.max_message));
-            let socket = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
+            let socket = WebSocketStream::from_partially_read(
+                WireIo(wire.clone()),
+                parts.read_buf.to_vec(),
                 Role::Server,
                 Some(config),
             )
             .await;
+            let _ = backlog.wire.set(wire.clone());
             let (sink, stream) = socket.split();
             let session = Session {
                 id,
                 bridge,
                 sink,
+                wire,
                 backlog,
                 settings,
                 closing: None,
+                shutdown: shutdown.borrow().is_some(),
             };
-            session.serve(stream, outbound, shutdown).await
+            session.serve(stream, outbound).await
         }
-        Err(_) => (ABNORMAL, Bytes::new()),
+        None => (ABNORMAL, Bytes::new()),
     };
     bridge.outlets.close(id);
     bridge.emit(|b| record::ws_closed(b, id, code, reason));
@@ -139,10 +153,13 @@ struct Session<'a> {
     id: u64,
     bridge: &'a Arc<Bridge>,
     sink: SplitSink<Socket, Message>,
+    wire: Arc<Wire>,
     backlog: Arc<Backlog>,
     settings: Settings,
     /// We sent a close frame with this code: waiting for the peer's.
     closing: Option<u16>,
+    /// The server is closing (`Outbound::Shutdown`): close with 1001.
+    shutdown: bool,
 }
 
 /// The close code for a broken frame, sent before the socket is dropped.
@@ -160,15 +177,17 @@ impl Session<'_> {
         mut self,
         mut stream: SplitStream<Socket>,
         mut outbound: mpsc::UnboundedReceiver<Outbound>,
-        mut shutdown: ShutdownSignal,
     ) -> (u16, Bytes) {
         let mut clock = Clock::new(&self.settings);
         // One timer for idle time, pings and the close wait, moved only when it
         // fires or a close starts: nothing per message but a clock read.
         let timer = tokio::time::sleep_until(clock.next());
         tokio::pin!(timer);
-        let mut server_closing = false;
         loop {
+            if self.shutdown && self.closing.is_none() {
+                self.close(CloseCode::Away, "server closing").await;
+                timer.as_mut().reset(clock.closing());
+            }
             let room = self.bridge.ws_room();
             let has_room = self.bridge.ws_has_room();
             tokio::select! {
@@ -190,6 +209,7 @@ impl Session<'_> {
                         }
                         Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
                         Some(Ok(Message::Close(frame))) => {
+                            self.wire.close_data();
                             // The peer's code; tungstenite queued the echo (or, for our own
                             // close, this is the answer). Either way the socket is done.
                             let _ = self.sink.flush().await;
@@ -202,6 +222,7 @@ impl Session<'_> {
                             let Some(code) = failure_code(&error) else {
                                 return (self.closing.unwrap_or(ABNORMAL), Bytes::new());
                             };
+                            self.wire.close_data();
                             let frame = CloseFrame { code, reason: Utf8Bytes::from_static("") };
                             let _ = tokio::time::timeout(CLOSE_WAIT, self.sink.send(Message::Close(Some(frame)))).await;
                             return (code.into(), Bytes::new());
@@ -220,6 +241,9 @@ impl Session<'_> {
                     }
                 }
                 () = &mut timer => {
+                    if self.wire.sent.swap(false, Ordering::Relaxed) {
+                        clock.active();
+                    }
                     let now = Instant::now();
                     if let Some(close_by) = clock.close_by {
                         if now >= close_by {
@@ -236,14 +260,6 @@ impl Session<'_> {
                     }
                     timer.as_mut().reset(clock.next());
                 }
-                // The guard wait_for returns must not live across the awaits below.
-                _ = async { shutdown.wait_for(Option::is_some).await.is_ok() }, if !server_closing => {
-                    server_closing = true;
-                    if self.closing.is_none() {
-                        self.close(CloseCode::Away, "server closing").await;
-                        timer.as_mut().reset(clock.closing());
-                    }
-                }
             }
         }
     }
@@ -251,6 +267,7 @@ impl Session<'_> {
     /// Send a close frame; the peer then has `CLOSE_WAIT` to answer.
     async fn close(&mut self, code: CloseCode, reason: &'static str) {
         self.closing = Some(code.into());
+        self.wire.close_data();
         let frame = CloseFrame {
             code,
             reason: Utf8Bytes::from_static(reason),
@@ -264,12 +281,18 @@ impl Session<'_> {
             return None;
         }
         Some(match out {
+            Outbound::Flush => return None,
+            Outbound::Shutdown => {
+                self.shutdown = true;
+                return None;
+            }
             // JS encodes strings as UTF-8; anything else is not text.
             Outbound::Text(bytes) => Message::Text(Utf8Bytes::try_from(bytes).ok()?),
             Outbound::Binary(bytes) => Message::Binary(bytes),
             Outbound::Ping => Message::Ping(Bytes::new()),
             Outbound::Close(code, reason) => {
                 self.closing = Some(code);
+                self.wire.close_data();
                 Message::Close(Some(CloseFrame {
                     code: code.into(),
                     reason: Utf8Bytes::try_from(reason).unwrap_or_default(),
@@ -286,9 +309,10 @@ impl Session<'_> {
         outbound: &mut mpsc::UnboundedReceiver<Outbound>,
     ) -> bool {
         let mut next = Some(first);
-        let mut written = 0;
         while let Some(out) = next.take() {
-            written += out.bytes();
+            if out.from_js() {
+                self.backlog.dequeued(out.bytes());
+            }
             if let Some(message) = self.message(out) {
                 if self.sink.feed(message).await.is_err() {
                     return false;
@@ -296,10 +320,16 @@ impl Session<'_> {
             }
             next = outbound.try_recv().ok();
         }
+        self.flush().await
+    }
+
+    /// Write what waits in the wire; tell JS if it may send again. False when
+    /// the socket broke.
+    async fn flush(&mut self) -> bool {
         if self.sink.flush().await.is_err() {
             return false;
         }
-        if let Some(left) = self.backlog.written(written) {
+        if let Some(left) = self.backlog.drained() {
             let id = self.id;
             self.bridge.emit(|b| record::ws_drained(b, id, left as u64));
         }
