@@ -117,13 +117,16 @@ pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
     };
     let (code, reason) = match parts {
         Some(parts) => {
-            let wire = Wire::new(parts.io.into_inner(), wake);
+            let (wire, read) = Wire::new(parts.io.into_inner(), wake);
             let config = WebSocketConfig::default()
                 .read_buffer_size(READ_CHUNK)
                 .max_message_size(Some(settings.max_message))
                 .max_frame_size(Some(settings.max_message));
             let socket = WebSocketStream::from_partially_read(
-                WireIo(wire.clone()),
+                WireIo {
+                    wire: wire.clone(),
+                    read,
+                },
                 parts.read_buf.to_vec(),
                 Role::Server,
                 Some(config),

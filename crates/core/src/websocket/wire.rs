@@ -12,13 +12,14 @@ use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::outlets::Outbound;
 
 pub struct Wire {
-    stream: TcpStream,
+    stream: OwnedWriteHalf,
     out: Mutex<Out>,
     /// Wakes the session when bytes wait in `out`: it writes them as the socket
     /// takes them (a message on the queue it polls anyway, not one more waker).
@@ -55,13 +56,19 @@ fn head(opcode: u8, len: usize) -> ([u8; 10], usize) {
 }
 
 impl Wire {
-    pub fn new(stream: TcpStream, wake: mpsc::UnboundedSender<Outbound>) -> Arc<Wire> {
-        Arc::new(Wire {
+    /// The wire, and the socket's read half for the session.
+    pub fn new(
+        stream: TcpStream,
+        wake: mpsc::UnboundedSender<Outbound>,
+    ) -> (Arc<Wire>, OwnedReadHalf) {
+        let (read, stream) = stream.into_split();
+        let wire = Arc::new(Wire {
             stream,
             out: Mutex::default(),
             wake,
             sent: AtomicBool::new(false),
-        })
+        });
+        (wire, read)
     }
 
     fn out(&self) -> MutexGuard<'_, Out> {
@@ -124,7 +131,7 @@ impl Wire {
                 Ok(n) => out.pending.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     drop(out);
-                    ready!(self.stream.poll_write_ready(cx))?;
+                    ready!(self.stream.as_ref().poll_write_ready(cx))?;
                 }
                 Err(e) => return Poll::Ready(Err(e)),
             }
@@ -132,26 +139,21 @@ impl Wire {
     }
 }
 
-/// The wire as tungstenite's stream.
-pub struct WireIo(pub Arc<Wire>);
+/// The socket as tungstenite's stream: reads from the read half (tokio's own
+/// reader, which skips the read that would only say "nothing more"), writes
+/// through the wire.
+pub struct WireIo {
+    pub wire: Arc<Wire>,
+    pub read: OwnedReadHalf,
+}
 
 impl AsyncRead for WireIo {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        loop {
-            ready!(self.0.stream.poll_read_ready(cx))?;
-            match self.0.stream.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        Pin::new(&mut self.read).poll_read(cx, buf)
     }
 }
 
@@ -162,19 +164,21 @@ impl AsyncWrite for WireIo {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let wire = &self.0;
+        let wire = &self.wire;
         let mut out = wire.out();
         wire.append(&mut out, &[buf]);
         Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_flush(cx)
+        self.wire.poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.0.poll_flush(cx))?;
-        Poll::Ready(socket2::SockRef::from(&self.0.stream).shutdown(std::net::Shutdown::Write))
+        ready!(self.wire.poll_flush(cx))?;
+        Poll::Ready(
+            socket2::SockRef::from(self.wire.stream.as_ref()).shutdown(std::net::Shutdown::Write),
+        )
     }
 }
 
