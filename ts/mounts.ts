@@ -4,6 +4,7 @@ import { chainApps } from './adapters/chain.js'
 import { prepareApp, toHandler } from './adapters/detect.js'
 import { loadModule, moduleSpec, type ModuleSpec } from './modules.js'
 import { applyPreference, type Preference } from './preference.js'
+import { defineAlias, proxyTarget, type Alias, type AliasOptions, type Proto, type ProxyTarget } from './proxy/alias.js'
 import type { Mountable, NodeHandler } from './types.js'
 
 /** One mount as given: an app (or a module that exports one), or static directories (canonical paths). */
@@ -17,6 +18,8 @@ export interface Mount {
   module?: ModuleSpec
   preference?: Preference
   roots?: string[]
+  /** A reverse proxy mount (`@alias/path`). */
+  proxy?: ProxyTarget
 }
 
 /** Everything mounted at one prefix: static sites first for GET/HEAD, then the apps in mount order. */
@@ -24,6 +27,8 @@ export interface Group {
   prefix: string
   sites: string[][]
   app?: NodeHandler
+  /** The alias that serves what the sites do not (no app shares its prefix). */
+  proxy?: { alias: Alias; path: string }
 }
 
 export function normalizePrefix(prefix: string): string {
@@ -66,14 +71,23 @@ export class MountTable {
   readonly mounts: Mount[] = []
   /** Cache-Control max-age for static files, by path prefix. */
   readonly maxAges: Array<{ prefix: string; seconds: number }> = []
+  /** Upstream aliases by name (`skitai.alias`). */
+  readonly aliases = new Map<string, Alias>()
 
   /** The apps of each prefix, chained; built once everything is loaded. */
   private chains = new Map<string, NodeHandler>()
 
   add(prefix: string, target: Mountable | string | string[], preference?: Preference): void {
     const normalized = normalizePrefix(prefix)
-    const module = typeof target === 'string' ? moduleSpec(target) : undefined
-    if (module) {
+    const proxy = typeof target === 'string' ? proxyTarget(target) : undefined
+    const module = typeof target === 'string' && !proxy ? moduleSpec(target) : undefined
+    const others = this.mounts.filter((m) => m.prefix === normalized && !m.roots)
+    if (proxy ? others.length > 0 : others.some((m) => m.proxy)) {
+      throw new Error(`cannot mount at '${prefix}': an alias mount serves that prefix alone (static directories aside)`)
+    }
+    if (proxy) {
+      this.mounts.push({ prefix: normalized, proxy })
+    } else if (module) {
       this.mounts.push({ prefix: normalized, module, preference })
     } else if (typeof target === 'string' || Array.isArray(target)) {
       const dirs = Array.isArray(target) ? target : [target]
@@ -89,6 +103,9 @@ export class MountTable {
   /** Import the module mounts (in the process that serves); errors are AppLoadErrors naming file and export. */
   async load(): Promise<void> {
     for (const mount of this.mounts) {
+      if (mount.proxy && !this.aliases.has(mount.proxy.alias)) {
+        throw new Error(`skitai: '${mount.prefix}' is mounted on '${mount.proxy.alias}', which no skitai.alias() defines`)
+      }
       if (mount.module !== undefined && mount.app === undefined) {
         const target = await loadModule(mount.module, mount.prefix)
         if (mount.preference) applyPreference(target, mount.preference)
@@ -116,7 +133,7 @@ export class MountTable {
     if (chain === undefined) {
       const apps: NodeHandler[] = []
       for (const m of this.mounts) {
-        if (m.prefix !== prefix || m.roots) continue
+        if (m.prefix !== prefix || m.roots || m.proxy) continue
         if (m.app === undefined) throw new Error(`skitai: '${m.module?.given}' at '${prefix}' is not loaded yet`)
         apps.push(m.app)
       }
@@ -125,6 +142,10 @@ export class MountTable {
       this.chains.set(prefix, chain)
     }
     return chain
+  }
+
+  alias(name: string, proto: Proto, members: string | string[], options?: AliasOptions): void {
+    this.aliases.set(name, defineAlias(name, proto, members, options))
   }
 
   setMaxAge(prefix: string, seconds: number): void {
@@ -140,7 +161,12 @@ export class MountTable {
     }
     if (best === undefined) return undefined
     const group: Group = { prefix: best, sites: [], app: this.appAt(best) }
-    for (const m of this.mounts) if (m.prefix === best && m.roots) group.sites.push(m.roots)
+    for (const m of this.mounts) {
+      if (m.prefix !== best) continue
+      if (m.roots) group.sites.push(m.roots)
+      const alias = m.proxy && this.aliases.get(m.proxy.alias)
+      if (alias) group.proxy = { alias, path: m.proxy!.path }
+    }
     return group
   }
 

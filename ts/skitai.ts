@@ -18,6 +18,11 @@ import { pushFromHandler } from './push.js'
 import { websocket, type SessionHandler, type WebSocketEndpoint, type WebSocketEvents } from './websocket/endpoint.js'
 import type { WebSocketOptions } from './websocket/options.js'
 import { publish } from './websocket/topics.js'
+import { jsonrpc } from './rpc/jsonrpc.js'
+import type { RpcEndpoint, RpcMethods } from './rpc/methods.js'
+import { xmlrpc } from './rpc/xmlrpc.js'
+import type { AttachOptions, LaunchOptions, TestClient } from './testing/client.js'
+import { PROTO_HTTP, PROTO_HTTPS, type AliasOptions, type Proto } from './proxy/alias.js'
 
 /** The script node runs (`node serve.js`, `tsx serve.ts`), absolute. */
 function mainScript(): string {
@@ -30,6 +35,9 @@ function mainScript(): string {
  */
 export class Skitai {
   readonly version = VERSION
+  /** Upstream protocols for alias(). */
+  readonly PROTO_HTTP = PROTO_HTTP
+  readonly PROTO_HTTPS = PROTO_HTTPS
   private readonly table = new MountTable()
   private readonly custom: CustomOption[] = []
   private readonly logOffs: string[] = []
@@ -46,6 +54,17 @@ export class Skitai {
    */
   mount(prefix: string, target: Mountable | string | string[], preference?: Preference): this {
     this.table.add(prefix, target, preference)
+    return this
+  }
+
+  /**
+   * An upstream alias: `members` ('host[:port]') load-balanced behind one
+   * keep-alive pool. Mount it as a reverse proxy with `mount('/x', '@name/path')`:
+   * `/x/y` goes to `<proto>://<member>/path/y`. Served by the engine without
+   * JS per request on the native engine.
+   */
+  alias(name: string, proto: Proto, members: string | string[], options?: AliasOptions): this {
+    this.table.alias(name, proto, members, options)
     return this
   }
 
@@ -122,6 +141,39 @@ export class Skitai {
   /** Send `message` to every socket of this worker subscribed to `topic`; the number reached. */
   publish(topic: string, message: string | Buffer): number {
     return publish(topic, message)
+  }
+
+  /**
+   * A JSON-RPC 2.0 endpoint to mount: `mount('/rpc2', skitai.jsonrpc({ add: (a: number, b: number) => a + b }))`.
+   * Batches, notifications, the standard error codes; throw an `RpcError` for your own.
+   */
+  jsonrpc(methods: RpcMethods): RpcEndpoint {
+    return jsonrpc(methods)
+  }
+
+  /**
+   * An XML-RPC endpoint to mount: `mount('/rpc2', skitai.xmlrpc({ add: (a: number, b: number) => a + b }))`.
+   * Mounted after `jsonrpc()` at the same point, each takes the requests of its kind.
+   */
+  xmlrpc(methods: RpcMethods): RpcEndpoint {
+    return xmlrpc(methods)
+  }
+
+  /**
+   * A test client: starts `script` with `--port <port>` (options become flags),
+   * waits until it answers and stops it on `close()` (or `await using`);
+   * `testClient({ port })` attaches to a running server. See README, "Testing your service".
+   */
+  testClient(script: string, port: number, options?: LaunchOptions): Promise<TestClient>
+  testClient(options: AttachOptions): Promise<TestClient>
+  async testClient(scriptOrOptions: string | AttachOptions, port?: number, options?: LaunchOptions): Promise<TestClient> {
+    // Loaded here, not at import: a served process never needs it.
+    const { testClient } = await import('./testing/client.js')
+    if (typeof scriptOrOptions === 'string') {
+      if (port === undefined) throw new TypeError('testClient(script, port): the port is missing')
+      return testClient(scriptOrOptions, port, options)
+    }
+    return testClient(scriptOrOptions)
   }
 
   /** `Cache-Control: max-age=<seconds>` on static files under `prefix`. */

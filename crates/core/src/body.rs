@@ -32,6 +32,8 @@ pub enum ResponseBody {
     Full(Option<Bytes>),
     Stream(StreamBody),
     File(Box<FileBody>),
+    /// A member's response through a proxy mount.
+    Proxied(Box<crate::proxy::UpstreamBody>),
 }
 
 impl ResponseBody {
@@ -151,11 +153,19 @@ impl http_body::Body for ResponseBody {
                 Poll::Pending => Poll::Pending,
             },
             ResponseBody::File(f) => Pin::new(f.as_mut()).poll_frame(cx),
+            // A member that fails mid-body cuts the client's response too.
+            ResponseBody::Proxied(p) => Pin::new(p.as_mut())
+                .poll_frame(cx)
+                .map(|f| f.map(|f| f.map_err(|_| BodyAborted))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, ResponseBody::Full(None))
+        match self {
+            ResponseBody::Full(None) => true,
+            ResponseBody::Proxied(p) => p.is_end_stream(),
+            _ => false,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -165,6 +175,7 @@ impl http_body::Body for ResponseBody {
             }
             ResponseBody::Stream(_) => SizeHint::default(),
             ResponseBody::File(f) => f.size_hint(),
+            ResponseBody::Proxied(p) => p.size_hint(),
         }
     }
 }

@@ -22,6 +22,53 @@ pub enum MountTarget {
     Js(u32),
     /// Directories served as static files, searched in order.
     Static(Vec<std::path::PathBuf>),
+    /// A reverse proxy to `Config::upstreams[upstream]`; the path below the
+    /// mount point is appended to `path` (no trailing slash; empty for none).
+    Proxy { upstream: usize, path: String },
+}
+
+/// How an upstream alias picks a member for each request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Policy {
+    #[default]
+    RoundRobin,
+    LeastConnections,
+}
+
+/// An upstream alias (`skitai.alias`): members load-balanced behind one pool.
+#[derive(Clone, Debug)]
+pub struct UpstreamConfig {
+    /// For messages: `@users`.
+    pub name: String,
+    pub https: bool,
+    /// `host[:port]` each; the port defaults to the scheme's.
+    pub members: Vec<String>,
+    pub policy: Policy,
+    /// How long a member that failed to connect or timed out is left out.
+    pub rest: Duration,
+    pub connect_timeout: Duration,
+    /// For the response head, and between reads of its body.
+    pub timeout: Duration,
+    /// Send the client's `Host` instead of the member's.
+    pub preserve_host: bool,
+    /// PEM certificates trusted instead of the public roots (HTTPS).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl UpstreamConfig {
+    pub fn new(name: &str, https: bool, members: Vec<String>) -> UpstreamConfig {
+        UpstreamConfig {
+            name: name.into(),
+            https,
+            members,
+            policy: Policy::RoundRobin,
+            rest: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(60),
+            preserve_host: false,
+            ca_file: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -46,6 +93,8 @@ pub struct Config {
     /// Requests waiting for JS at once; past this the engine answers 503.
     pub max_pending: usize,
     pub mounts: Vec<Mount>,
+    /// Upstream aliases that proxy mounts refer to by index.
+    pub upstreams: Vec<UpstreamConfig>,
     /// `Cache-Control: max-age` for static files, by request path prefix.
     pub max_ages: Vec<(String, u32)>,
     /// Access records for JS (record tag 'L'); None: no request log.
@@ -76,6 +125,7 @@ impl Default for Config {
             max_body_size: 64 * 1024 * 1024,
             max_pending: 8192,
             mounts: Vec::new(),
+            upstreams: Vec::new(),
             max_ages: Vec::new(),
             access_log: None,
         }

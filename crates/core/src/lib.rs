@@ -11,6 +11,7 @@ pub mod error_page;
 pub mod h2_connection;
 pub mod h2_response;
 pub mod incoming;
+pub mod proxy;
 pub mod push;
 pub mod record;
 pub mod request_body;
@@ -22,7 +23,7 @@ pub mod static_files;
 pub mod websocket;
 
 pub use bridge::{Batch, Bridge, Stats};
-pub use config::{AccessLogConfig, Config, Listen, Mount, MountTarget};
+pub use config::{AccessLogConfig, Config, Listen, Mount, MountTarget, Policy, UpstreamConfig};
 pub use server::Engine;
 
 /// The value of the `Server` header on every response.

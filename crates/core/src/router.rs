@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 
 use crate::config::{Mount, MountTarget};
+use crate::proxy::{ProxyRoute, Upstream};
 use crate::static_files::StaticSite;
 
 pub struct Group {
@@ -14,6 +15,8 @@ pub struct Group {
     pub sites: Vec<Arc<StaticSite>>,
     /// The JS handler serving what the sites do not.
     pub app: Option<u32>,
+    /// Or an upstream alias that does.
+    pub proxy: Option<ProxyRoute>,
 }
 
 pub struct Router {
@@ -42,8 +45,12 @@ pub fn prefix_matches(prefix: &str, path: &str) -> bool {
 }
 
 impl Router {
-    /// Fails if a static root does not exist.
-    pub fn new(mounts: &[Mount], max_ages: &[(String, u32)]) -> std::io::Result<Router> {
+    /// Fails if a static root does not exist or a proxy mount names no upstream.
+    pub fn new(
+        mounts: &[Mount],
+        max_ages: &[(String, u32)],
+        upstreams: &[Arc<Upstream>],
+    ) -> std::io::Result<Router> {
         let mut groups: Vec<Group> = Vec::new();
         for mount in mounts {
             let prefix = normalize_prefix(&mount.prefix);
@@ -54,6 +61,7 @@ impl Router {
                         prefix,
                         sites: Vec::new(),
                         app: None,
+                        proxy: None,
                     });
                     groups.len() - 1
                 }
@@ -64,6 +72,18 @@ impl Router {
                     group.app.get_or_insert(*handler);
                 }
                 MountTarget::Static(roots) => group.sites.push(Arc::new(StaticSite::new(roots)?)),
+                MountTarget::Proxy { upstream, path } => {
+                    let upstream = upstreams.get(*upstream).ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            format!("mount '{}': no upstream {upstream}", group.prefix),
+                        )
+                    })?;
+                    group.proxy.get_or_insert(ProxyRoute {
+                        upstream: upstream.clone(),
+                        path: path.trim_end_matches('/').to_string(),
+                    });
+                }
             }
         }
         groups.sort_by_key(|g| std::cmp::Reverse(g.prefix.len()));
@@ -111,7 +131,7 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins_on_segment_boundaries() {
-        let r = Router::new(&[js("/", 0), js("/api/", 1), js("/api/v2", 2)], &[]).unwrap();
+        let r = Router::new(&[js("/", 0), js("/api/", 1), js("/api/v2", 2)], &[], &[]).unwrap();
         assert_eq!(app(&r, "/"), Some(0));
         assert_eq!(app(&r, "/apix"), Some(0));
         assert_eq!(app(&r, "/api"), Some(1));
@@ -123,7 +143,7 @@ mod tests {
 
     #[test]
     fn unmatched_paths_find_nothing() {
-        let r = Router::new(&[js("/api", 0)], &[]).unwrap();
+        let r = Router::new(&[js("/api", 0)], &[], &[]).unwrap();
         assert!(r.route("/").is_none());
         assert!(r.route("/ap").is_none());
         assert!(r.route("*").is_none());
@@ -131,7 +151,7 @@ mod tests {
 
     #[test]
     fn equal_prefixes_keep_mount_order() {
-        let r = Router::new(&[js("/a", 0), js("/a/", 1)], &[]).unwrap();
+        let r = Router::new(&[js("/a", 0), js("/a/", 1)], &[], &[]).unwrap();
         assert_eq!(app(&r, "/a/b"), Some(0));
     }
 }

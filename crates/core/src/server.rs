@@ -169,6 +169,14 @@ impl Engine {
             let _entered = runtime.enter();
             TcpListener::from_std(listener)?
         };
+        let upstreams = {
+            let _entered = runtime.enter();
+            config
+                .upstreams
+                .iter()
+                .map(|u| crate::proxy::Upstream::new(u).map(Arc::new))
+                .collect::<io::Result<Vec<_>>>()?
+        };
         let access_log = config
             .access_log
             .as_ref()
@@ -176,7 +184,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             http1: connection::http1_builder(&config),
             h2: crate::h2_connection::builder(&config),
-            router: Router::new(&config.mounts, &config.max_ages)?,
+            router: Router::new(&config.mounts, &config.max_ages, &upstreams)?,
             bridge,
             access_log,
             config,

@@ -73,11 +73,12 @@ async fn to_group(
         req = Request::from_parts(parts, body);
     }
     let html = wants_html(req.headers());
-    match group.app {
-        Some(handler) => dispatch::to_js(shared, peer, handler, req, html).await,
+    match (group.app, &group.proxy) {
+        (Some(handler), _) => dispatch::to_js(shared, peer, handler, req, html).await,
+        (None, Some(route)) => crate::proxy::forward(route, &group.prefix, peer, req).await,
         // Only directories here, and none had the file.
-        None if readable => error_response(StatusCode::NOT_FOUND, html),
-        None => {
+        (None, None) if readable => error_response(StatusCode::NOT_FOUND, html),
+        (None, None) => {
             let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, html);
             response
                 .headers_mut()

@@ -12,15 +12,36 @@ use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
-use skitai_core::{AccessLogConfig, Batch, Bridge, Config, Engine, Listen, Mount, MountTarget};
+use skitai_core::{
+    AccessLogConfig, Batch, Bridge, Config, Engine, Listen, Mount, MountTarget, Policy,
+    UpstreamConfig,
+};
 
 #[napi(object)]
 pub struct MountSpec {
     pub prefix: String,
     /// Index of the JS handler for this prefix...
     pub handler: Option<u32>,
-    /// ...or directories to serve as static files, searched in order.
+    /// ...or directories to serve as static files, searched in order...
     pub roots: Option<Vec<String>>,
+    /// ...or an index into `upstreams` to proxy to, with the path prepended.
+    pub upstream: Option<u32>,
+    pub path: Option<String>,
+}
+
+/// An upstream alias (`skitai.alias`).
+#[napi(object)]
+pub struct UpstreamSpec {
+    pub name: String,
+    pub https: bool,
+    pub members: Vec<String>,
+    /// 'round-robin' (default) or 'least-conn'.
+    pub policy: Option<String>,
+    pub rest_ms: Option<u32>,
+    pub connect_timeout_ms: Option<u32>,
+    pub timeout_ms: Option<u32>,
+    pub preserve_host: Option<bool>,
+    pub ca: Option<String>,
 }
 
 #[napi(object)]
@@ -51,6 +72,7 @@ pub struct EngineOptions {
     pub max_body_size: Option<f64>,
     pub max_pending: Option<u32>,
     pub mounts: Vec<MountSpec>,
+    pub upstreams: Option<Vec<UpstreamSpec>>,
     pub max_ages: Option<Vec<MaxAgeSpec>>,
     pub access_log: Option<AccessLogSpec>,
 }
@@ -115,6 +137,12 @@ fn config_from(options: EngineOptions) -> Result<Config> {
             .into_iter()
             .map(mount_from)
             .collect::<Result<_>>()?,
+        upstreams: options
+            .upstreams
+            .unwrap_or_default()
+            .into_iter()
+            .map(upstream_from)
+            .collect::<Result<_>>()?,
         max_ages: options
             .max_ages
             .unwrap_or_default()
@@ -128,14 +156,44 @@ fn config_from(options: EngineOptions) -> Result<Config> {
     })
 }
 
+fn upstream_from(spec: UpstreamSpec) -> Result<UpstreamConfig> {
+    let mut config = UpstreamConfig::new(&spec.name, spec.https, spec.members);
+    config.policy = match spec.policy.as_deref() {
+        None | Some("round-robin") => Policy::RoundRobin,
+        Some("least-conn") => Policy::LeastConnections,
+        Some(other) => {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!("alias {}: unknown policy '{other}'", spec.name),
+            ))
+        }
+    };
+    let ms = |v: Option<u32>, d: Duration| v.map_or(d, |ms| Duration::from_millis(ms.into()));
+    config.rest = ms(spec.rest_ms, config.rest);
+    config.connect_timeout = ms(spec.connect_timeout_ms, config.connect_timeout);
+    config.timeout = ms(spec.timeout_ms, config.timeout);
+    config.preserve_host = spec.preserve_host.unwrap_or(false);
+    config.ca_file = spec.ca.map(Into::into);
+    Ok(config)
+}
+
 fn mount_from(spec: MountSpec) -> Result<Mount> {
-    let target = match (spec.handler, spec.roots) {
-        (Some(handler), None) => MountTarget::Js(handler),
-        (None, Some(roots)) => MountTarget::Static(roots.into_iter().map(Into::into).collect()),
+    let target = match (spec.handler, spec.roots, spec.upstream) {
+        (Some(handler), None, None) => MountTarget::Js(handler),
+        (None, Some(roots), None) => {
+            MountTarget::Static(roots.into_iter().map(Into::into).collect())
+        }
+        (None, None, Some(upstream)) => MountTarget::Proxy {
+            upstream: upstream as usize,
+            path: spec.path.unwrap_or_default(),
+        },
         _ => {
             return Err(Error::new(
                 Status::InvalidArg,
-                format!("mount '{}' needs a handler or roots", spec.prefix),
+                format!(
+                    "mount '{}' needs one of a handler, roots or an upstream",
+                    spec.prefix
+                ),
             ))
         }
     };

@@ -17,6 +17,8 @@ import { http2Side } from './h2c.js'
 import { sniffer } from './preface.js'
 import { JsWebSockets } from './websocket.js'
 import { UPGRADE } from '../../websocket/transport.js'
+import { forward, JsProxies } from '../../proxy/forward.js'
+import { rememberUpgrade } from '../../proxy/upgrade.js'
 
 type Req = IncomingMessage & { baseUrl?: string; originalUrl?: string }
 
@@ -113,6 +115,7 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
   let expressBridged = false
   expressPush(table.mounts.map((mount) => mount.target))
   const requestLog = settings.accessLog ? new RequestLog(settings.accessLog) : undefined
+  const proxies = new JsProxies()
   const headersTimeout = Math.max(settings.keepAlive, 1) * 1000
   const server = createServer(
     {
@@ -178,13 +181,16 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
     for (const roots of group.sites) {
       if (await serveStatic(req, res, roots, rel, table.maxAge(path))) return
     }
-    if (group.app) toApp(req, res, group, html)
+    if (group.app || group.proxy) toApp(req, res, group, html)
     else sendError(res, 404, html)
   }
 
   function toApp(req: Req, res: ServerResponse, group: Group, html: boolean): void {
     const originalUrl = req.url ?? '/'
     const handler = group.app
+    if (handler === undefined && group.proxy) {
+      return forward(proxies.upstream(group.proxy.alias), group.proxy.path, group.prefix, req, res, (status) => sendError(res, status, html))
+    }
     if (handler === undefined) {
       res.setHeader('allow', 'GET, HEAD')
       return sendError(res, 405, html)
@@ -223,6 +229,7 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
     res.once('finish', () => socket.end())
     Object.defineProperty(res, UPGRADE, { value: webSockets.upgrade(req, socket, head, res) })
     socket.on('error', () => socket.destroy())
+    rememberUpgrade(req, socket, head)
     handle(req, res)
   })
   // node:http's own connection listener gets only the connections the preface
@@ -268,6 +275,7 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
             force.unref()
             const closed = (): void => {
               clearTimeout(force)
+              proxies.close()
               // After the responses' own 'close' events, which write their records.
               setImmediate(() => {
                 void (requestLog?.close() ?? Promise.resolve()).then(done)

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { SharedMemory } from '../../shared/memory-store.js'
+import type { UpstreamSpec } from '../../proxy/native-spec.js'
 
 export interface NativeOptions {
   host?: string
@@ -16,7 +17,8 @@ export interface NativeOptions {
   maxHeaders?: number
   maxBodySize?: number
   maxPending?: number
-  mounts: Array<{ prefix: string; handler?: number; roots?: string[] }>
+  mounts: Array<{ prefix: string; handler?: number; roots?: string[]; upstream?: number; path?: string }>
+  upstreams?: UpstreamSpec[]
   maxAges?: Array<{ prefix: string; seconds: number }>
   accessLog?: { off: string[]; worker: string }
 }

@@ -9,6 +9,7 @@ import { BodyKind, NativeRequest } from './request.js'
 import { NativeResponse, type ResponseContext } from './response.js'
 import { NativeWebSockets } from './websocket.js'
 import { UPGRADE } from '../../websocket/transport.js'
+import { upstreamSpecs } from '../../proxy/native-spec.js'
 
 /**
  * Serve with the Rust engine. Requests arrive in batches (one JS call per wake,
@@ -19,7 +20,8 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
   const addon = loadAddon()
   const mounts = table.mounts
   // Every app mount of a prefix serves through the chain of all apps there.
-  const handlers = mounts.map((m) => (m.roots ? undefined : table.appAt(m.prefix)))
+  const handlers = mounts.map((m) => (m.roots || m.proxy ? undefined : table.appAt(m.prefix)))
+  const proxies = upstreamSpecs(table.aliases)
   const live = new Map<number, NativeResponse>()
   const requestLog = settings.accessLog ? new RequestLog(settings.accessLog) : undefined
   let onClosed: (() => void) | undefined
@@ -141,7 +143,10 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
       maxHeaderSize: settings.maxHeaderSize,
       maxBodySize: settings.maxBodySize,
       maxPending: settings.maxPending,
-      mounts: mounts.map((m, handler) => (m.roots ? { prefix: m.prefix, roots: m.roots } : { prefix: m.prefix, handler })),
+      mounts: mounts.map((m, handler) =>
+        m.roots ? { prefix: m.prefix, roots: m.roots } : m.proxy ? { prefix: m.prefix, upstream: proxies.indexOf(m), path: m.proxy.path } : { prefix: m.prefix, handler },
+      ),
+      upstreams: proxies.upstreams,
       maxAges: table.maxAges,
       ...(settings.accessLog ? { accessLog: { off: settings.accessLog.off, worker: settings.accessLog.worker } } : {}),
     },

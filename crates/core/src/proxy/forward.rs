@@ -1,0 +1,279 @@
+//! One proxied exchange: the request rewritten for a member, attempts on the
+//! members the balancer offers, and the member's response streamed back.
+//!
+//! A member that cannot be connected to (refused, unreachable, TLS failure,
+//! connect timeout) rests and, for idempotent methods whose body no attempt has
+//! read, the request goes to another member. So does one whose kept-alive
+//! connection the member closed before answering (nothing reached a handler
+//! there that a repeat could harm). Everything else ends the request: `504`
+//! when the member took too long to answer, `502` otherwise.
+
+use std::error::Error as _;
+use std::sync::{Arc, Mutex};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::uri::{PathAndQuery, Uri};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body as _;
+use hyper::upgrade::OnUpgrade;
+
+use super::balancer::Tried;
+use super::body::{started, BodySlot, OutBody, UpstreamBody};
+use super::headers::{forward_request, forward_response, strip_hop_by_hop, upgrade_asked};
+use super::upgrade::tunnel;
+use super::ProxyRoute;
+use crate::body::ResponseBody;
+use crate::error_page::{error_response, wants_html};
+use crate::incoming::Incoming;
+
+/// RFC 9110 §9.2.2.
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// The member's path: the route's, then the request's below the mount point,
+/// then the query.
+fn member_path(route: &ProxyRoute, prefix: &str, uri: &Uri) -> Option<PathAndQuery> {
+    let path = uri.path();
+    let rest = if prefix == "/" {
+        path
+    } else {
+        path.get(prefix.len()..).unwrap_or("")
+    };
+    if route.path.is_empty() && rest.starts_with('/') && prefix == "/" {
+        return uri.path_and_query().cloned();
+    }
+    let query = uri.query();
+    let mut out =
+        BytesMut::with_capacity(route.path.len() + rest.len() + 2 + query.map_or(0, str::len));
+    out.put_slice(route.path.as_bytes());
+    let needs_slash = if rest.is_empty() {
+        route.path.is_empty()
+    } else {
+        !rest.starts_with('/')
+    };
+    if needs_slash {
+        out.put_u8(b'/');
+    }
+    out.put_slice(rest.as_bytes());
+    if let Some(query) = query {
+        out.put_u8(b'?');
+        out.put_slice(query.as_bytes());
+    }
+    PathAndQuery::from_maybe_shared(out.freeze()).ok()
+}
+
+/// The client's address as text: the first line of the connection's peer record.
+fn client_ip(peer: &Bytes) -> &[u8] {
+    let end = peer.iter().position(|&b| b == b'\n').unwrap_or(peer.len());
+    &peer[..end]
+}
+
+/// Why an attempt failed, as far as retrying and resting go.
+enum Failure {
+    /// Never connected: the member rests; the request may go elsewhere.
+    Connect { timed_out: bool },
+    /// A kept-alive connection closed before any answer: the request may go elsewhere.
+    Stale,
+    /// The request reached the member: no retry.
+    Other,
+}
+
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    false
+}
+
+fn classify(error: &hyper_util::client::legacy::Error) -> Failure {
+    if error.is_connect() {
+        return Failure::Connect {
+            timed_out: timed_out(error),
+        };
+    }
+    let closed = error
+        .source()
+        .and_then(|e| e.downcast_ref::<hyper::Error>())
+        .is_some_and(|e| {
+            e.is_incomplete_message()
+                || e.is_canceled()
+                || e.source()
+                    .and_then(|io| io.downcast_ref::<std::io::Error>())
+                    .is_some_and(|io| {
+                        matches!(
+                            io.kind(),
+                            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                        )
+                    })
+        });
+    if closed {
+        Failure::Stale
+    } else {
+        Failure::Other
+    }
+}
+
+pub async fn forward(
+    route: &ProxyRoute,
+    prefix: &str,
+    peer: &Bytes,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let upstream = &route.upstream;
+    let html = wants_html(req.headers());
+    let (mut parts, body) = req.into_parts();
+    let Some(path) = member_path(route, prefix, &parts.uri) else {
+        return error_response(StatusCode::BAD_REQUEST, html);
+    };
+    // Only HTTP/1.1 switches protocols (HTTP/2 has no Upgrade).
+    let upgrade = if parts.version == Version::HTTP_11 {
+        upgrade_asked(&parts.headers)
+    } else {
+        None
+    };
+    let client_upgrade = upgrade
+        .as_ref()
+        .and_then(|_| parts.extensions.remove::<OnUpgrade>());
+    strip_hop_by_hop(&mut parts.headers, upgrade);
+    forward_request(&mut parts.headers, parts.version, client_ip(peer), None);
+
+    let replayable = idempotent(&parts.method);
+    let slot: Option<BodySlot> = if body.is_end_stream() {
+        None
+    } else {
+        Some(Arc::new(Mutex::new(Some(body))))
+    };
+    let hint = slot
+        .as_ref()
+        .and_then(|s| {
+            s.lock()
+                .ok()
+                .and_then(|b| b.as_ref().map(|b| b.size_hint()))
+        })
+        .unwrap_or_default();
+
+    let mut tried = Tried::default();
+    let mut failed = StatusCode::BAD_GATEWAY;
+    loop {
+        let Some(in_flight) = upstream.balancer.pick(tried) else {
+            return error_response(failed, html);
+        };
+        tried.add(in_flight.index);
+        let member = &upstream.balancer.members[in_flight.index];
+        let uri = Uri::builder()
+            .scheme(upstream.scheme.clone())
+            .authority(member.authority.clone())
+            .path_and_query(path.clone())
+            .build();
+        let Ok(uri) = uri else {
+            return error_response(StatusCode::BAD_REQUEST, html);
+        };
+        let mut request = Request::new(match &slot {
+            Some(slot) => OutBody::from_slot(slot, hint),
+            None => OutBody::empty(),
+        });
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = parts.headers.clone();
+        if !upstream.preserve_host {
+            request
+                .headers_mut()
+                .insert(http::header::HOST, member.host.clone());
+        }
+        let sent = tokio::time::timeout(upstream.timeout, upstream.client.request(request)).await;
+        let mut response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                let unread = slot.as_ref().is_none_or(|s| !started(s));
+                let again = replayable && unread;
+                match classify(&error) {
+                    Failure::Connect { timed_out } => {
+                        upstream.balancer.rest(in_flight.index);
+                        failed = if timed_out {
+                            StatusCode::GATEWAY_TIMEOUT
+                        } else {
+                            StatusCode::BAD_GATEWAY
+                        };
+                        if again {
+                            continue;
+                        }
+                    }
+                    Failure::Stale if again => continue,
+                    _ => failed = StatusCode::BAD_GATEWAY,
+                }
+                return error_response(failed, html);
+            }
+            Err(_) => {
+                upstream.balancer.rest(in_flight.index);
+                return error_response(StatusCode::GATEWAY_TIMEOUT, html);
+            }
+        };
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let Some(client_upgrade) = client_upgrade else {
+                // Not asked for: nothing can be relayed after it.
+                return error_response(StatusCode::BAD_GATEWAY, html);
+            };
+            let accepted = upgrade_asked(response.headers());
+            let member_upgrade = hyper::upgrade::on(&mut response);
+            let (mut head, _) = response.into_parts();
+            strip_hop_by_hop(&mut head.headers, accepted);
+            forward_response(&mut head.headers, head.version);
+            tunnel(client_upgrade, member_upgrade, in_flight);
+            return Response::from_parts(head, ResponseBody::empty());
+        }
+        let (mut head, body) = response.into_parts();
+        strip_hop_by_hop(&mut head.headers, None);
+        forward_response(&mut head.headers, head.version);
+        let body = UpstreamBody::new(body, in_flight, upstream.timeout);
+        return Response::from_parts(head, ResponseBody::Proxied(Box::new(body)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UpstreamConfig;
+    use crate::proxy::Upstream;
+
+    fn route(path: &str) -> ProxyRoute {
+        let config = UpstreamConfig::new("@t", false, vec!["127.0.0.1:1".into()]);
+        ProxyRoute {
+            upstream: Arc::new(Upstream::new(&config).unwrap()),
+            path: path.into(),
+        }
+    }
+
+    fn mapped(route: &ProxyRoute, prefix: &str, uri: &str) -> String {
+        member_path(route, prefix, &uri.parse().unwrap())
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn paths_map_below_the_mount_point() {
+        let api = route("/api");
+        assert_eq!(mapped(&api, "/external", "/external/x?q=1"), "/api/x?q=1");
+        assert_eq!(mapped(&api, "/external", "/external"), "/api");
+        assert_eq!(mapped(&api, "/external", "/external/"), "/api/");
+        assert_eq!(mapped(&api, "/", "/a/b"), "/api/a/b");
+        let bare = route("");
+        assert_eq!(mapped(&bare, "/users", "/users/3"), "/3");
+        assert_eq!(mapped(&bare, "/users", "/users?x"), "/?x");
+        assert_eq!(mapped(&bare, "/", "/p?q"), "/p?q");
+    }
+
+    #[test]
+    fn peers_give_their_address() {
+        assert_eq!(client_ip(&Bytes::from_static(b"::1\n5000\n")), b"::1");
+    }
+}

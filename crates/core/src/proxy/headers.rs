@@ -1,0 +1,184 @@
+//! Headers across the proxy: hop-by-hop fields dropped both ways, forwarding
+//! fields added on the way up, `Via` both ways.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Version};
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Fields that belong to one connection (RFC 9110 §7.6.1, and RFC 2616's list).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// The `Upgrade` value of a request asking to switch protocols (`Connection:
+/// upgrade` naming it), else None.
+pub fn upgrade_asked(headers: &HeaderMap) -> Option<HeaderValue> {
+    let upgrade = headers.get(header::UPGRADE)?;
+    let named = headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
+    });
+    named.then(|| upgrade.clone())
+}
+
+/// Drop hop-by-hop fields and those the `Connection` header names. With
+/// `upgrade`, the exchange switches protocols: `Upgrade` and `Connection:
+/// upgrade` are what carries that across, and are set again.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+    if let Some(upgrade) = upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, upgrade);
+    }
+}
+
+/// `1.1 skitai` for the protocol the message came in on.
+fn via_entry(version: Version) -> &'static [u8] {
+    match version {
+        Version::HTTP_2 => b"2.0 skitai",
+        Version::HTTP_10 => b"1.0 skitai",
+        Version::HTTP_09 => b"0.9 skitai",
+        _ => b"1.1 skitai",
+    }
+}
+
+/// Append `entry` to a comma-separated field.
+fn append(headers: &mut HeaderMap, name: &HeaderName, entry: &[u8]) {
+    let joined = match headers.get(name) {
+        Some(existing) if !existing.is_empty() => {
+            let mut joined = BytesMut::with_capacity(existing.len() + 2 + entry.len());
+            // Repeated fields are one list (RFC 9110 §5.3).
+            for (i, value) in headers.get_all(name).iter().enumerate() {
+                if i > 0 {
+                    joined.put_slice(b", ");
+                }
+                joined.put_slice(value.as_bytes());
+            }
+            joined.put_slice(b", ");
+            joined.put_slice(entry);
+            joined.freeze()
+        }
+        _ => Bytes::copy_from_slice(entry),
+    };
+    if let Ok(value) = HeaderValue::from_maybe_shared(joined) {
+        headers.insert(name.clone(), value);
+    }
+}
+
+/// The request on its way up: the forwarding fields, `Via`, and `Host` set to
+/// `member_host` (None keeps the client's). `client_ip`: the peer's address as text.
+pub fn forward_request(
+    headers: &mut HeaderMap,
+    version: Version,
+    client_ip: &[u8],
+    member_host: Option<&HeaderValue>,
+) {
+    append(headers, &X_FORWARDED_FOR, client_ip);
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    if let Some(host) = headers.get(header::HOST).cloned() {
+        headers.insert(X_FORWARDED_HOST.clone(), host);
+    }
+    append(headers, &header::VIA, via_entry(version));
+    // Answered at this hop (hyper sends `100 Continue` when the body is read).
+    headers.remove(header::EXPECT);
+    if let Some(host) = member_host {
+        headers.insert(header::HOST, host.clone());
+    }
+}
+
+/// The response on its way down: `Via`, and the engine's own `Server`.
+pub fn forward_response(headers: &mut HeaderMap, version: Version) {
+    append(headers, &header::VIA, via_entry(version));
+    headers.remove(header::SERVER);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_fields_and_the_named_ones_go() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+        h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut h, None);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key(header::ACCEPT));
+    }
+
+    #[test]
+    fn upgrades_keep_what_carries_them() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        let upgrade = upgrade_asked(&h);
+        assert_eq!(
+            upgrade.as_ref().map(|v| v.as_bytes()),
+            Some(&b"websocket"[..])
+        );
+        strip_hop_by_hop(&mut h, upgrade);
+        assert_eq!(h[header::CONNECTION], "upgrade");
+        assert_eq!(h[header::UPGRADE], "websocket");
+        let mut plain = HeaderMap::new();
+        plain.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(upgrade_asked(&plain).is_none());
+    }
+
+    #[test]
+    fn forwarding_fields_append_and_set() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("front.example"));
+        h.append(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.7"));
+        h.append(&X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
+        h.insert(header::VIA, HeaderValue::from_static("1.1 edge"));
+        let member = HeaderValue::from_static("10.0.0.5:8080");
+        forward_request(&mut h, Version::HTTP_11, b"127.0.0.1", Some(&member));
+        assert_eq!(h[&X_FORWARDED_FOR], "203.0.113.7, 10.0.0.1, 127.0.0.1");
+        assert_eq!(h[&X_FORWARDED_PROTO], "http");
+        assert_eq!(h[&X_FORWARDED_HOST], "front.example");
+        assert_eq!(h[header::VIA], "1.1 edge, 1.1 skitai");
+        assert_eq!(h[header::HOST], "10.0.0.5:8080");
+        let mut h2 = HeaderMap::new();
+        h2.insert(header::HOST, HeaderValue::from_static("front.example"));
+        forward_request(&mut h2, Version::HTTP_2, b"::1", None);
+        assert_eq!(h2[&X_FORWARDED_FOR], "::1");
+        assert_eq!(h2[header::VIA], "2.0 skitai");
+        assert_eq!(h2[header::HOST], "front.example");
+    }
+}
