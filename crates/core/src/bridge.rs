@@ -26,11 +26,17 @@ use crate::websocket::{Accepted, Settings};
 pub type Waker = Box<dyn Fn() + Send + Sync>;
 
 /// Events for JS since its last wake: one latin1 text of '\n'-separated fields
-/// (see `record`) and the body buffers it refers to by index.
+/// (see `record`), the body buffers it refers to by index, and the WebSocket
+/// messages it takes in order.
 #[derive(Default)]
 pub struct Batch {
     pub text: Vec<u8>,
     pub buffers: Vec<Bytes>,
+    /// WebSocket text messages, one after another (UTF-8): one JS string for
+    /// the batch, each message a slice of it.
+    pub ws_text: Vec<u8>,
+    /// WebSocket binary messages, one after another: one Buffer for the batch.
+    pub ws_binary: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -249,7 +255,7 @@ impl Bridge {
     }
 
     /// A whole WebSocket message for JS.
-    pub fn ws_message(&self, id: u64, text: bool, data: Bytes) {
+    pub fn ws_message(&self, id: u64, text: bool, data: &[u8]) {
         self.ws_inbox.fetch_add(data.len(), Ordering::AcqRel);
         self.emit(|b| record::ws_message(b, id, text, data));
     }

@@ -9,7 +9,10 @@
 //! D id index   body chunk in buffers[index]      E id   end of request body
 //! A id         client gone                       W id   response buffer drained
 //! P id status  engine answered in JS's place     C      server closed
-//! M id t|b index   a WebSocket message (text or binary) in buffers[index]
+//! M id t units     a WebSocket text message: the next `units` UTF-16 code units
+//!                  of the batch's WebSocket text
+//! M id b bytes     a WebSocket binary message: the next `bytes` of the batch's
+//!                  WebSocket binary buffer
 //! X id code index  a WebSocket closed: the code, the reason in buffers[index] ("" none)
 //! U id bytes       a WebSocket's send queue drained to `bytes`
 //! L ms ip host method uri version reqBytes status resBytes gtxn ltxn user bearer
@@ -138,11 +141,25 @@ pub fn preempted(batch: &mut Batch, id: u64, status: u16) {
     number(&mut batch.text, u64::from(status));
 }
 
-pub fn ws_message(batch: &mut Batch, id: u64, text: bool, data: Bytes) {
-    let index = buffer_index(batch, data);
+pub fn ws_message(batch: &mut Batch, id: u64, text: bool, data: &[u8]) {
     simple(batch, b"M\n", id);
-    field(&mut batch.text, if text { b"t" } else { b"b" });
-    number(&mut batch.text, index as u64);
+    if text {
+        batch.ws_text.extend_from_slice(data);
+        field(&mut batch.text, b"t");
+        number(&mut batch.text, utf16_units(data));
+    } else {
+        batch.ws_binary.extend_from_slice(data);
+        field(&mut batch.text, b"b");
+        number(&mut batch.text, data.len() as u64);
+    }
+}
+
+/// How long valid UTF-8 is as a JS string: a unit per character, two for one
+/// past U+FFFF (a 4-byte sequence).
+fn utf16_units(utf8: &[u8]) -> u64 {
+    utf8.iter()
+        .map(|&b| u64::from(b & 0xC0 != 0x80) + u64::from(b >= 0xF0))
+        .sum()
 }
 
 pub fn ws_closed(batch: &mut Batch, id: u64, code: u16, reason: Bytes) {
@@ -223,5 +240,21 @@ mod tests {
             "R\n7\n2\nPOST\n/api/x?y=1\n1.1\n127.0.0.1\n5555\nb0\n2\nhost\nh\nx-a\n1\nE\n7\n"
         );
         assert_eq!(batch.buffers.len(), 1);
+    }
+
+    #[test]
+    fn websocket_text_is_measured_in_utf16_units() {
+        assert_eq!(utf16_units("abc".as_bytes()), 3);
+        assert_eq!(utf16_units("héllo ✓".as_bytes()), 7);
+        assert_eq!(utf16_units("😀x".as_bytes()), 3);
+        let mut batch = Batch::default();
+        ws_message(&mut batch, 3, true, "😀".as_bytes());
+        ws_message(&mut batch, 3, false, b"\x00\x01");
+        assert_eq!(
+            String::from_utf8(batch.text).unwrap(),
+            "M\n3\nt\n2\nM\n3\nb\n2\n"
+        );
+        assert_eq!(batch.ws_text, "😀".as_bytes());
+        assert_eq!(batch.ws_binary, b"\x00\x01");
     }
 }

@@ -224,6 +224,58 @@ impl ToNapiValue for Latin1Text {
     }
 }
 
+/// A batch's WebSocket text messages as one JS string; undefined when none.
+struct Utf8Text(Vec<u8>);
+
+impl ToNapiValue for Utf8Text {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let mut out = ptr::null_mut();
+        if val.0.is_empty() {
+            check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?;
+            return Ok(out);
+        }
+        check_status!(
+            unsafe {
+                sys::napi_create_string_utf8(
+                    env,
+                    val.0.as_ptr().cast(),
+                    val.0.len() as isize,
+                    &mut out,
+                )
+            },
+            "create WebSocket text"
+        )?;
+        Ok(out)
+    }
+}
+
+/// A batch's WebSocket binary messages as one Buffer; undefined when none.
+struct OneBuffer(Vec<u8>);
+
+impl ToNapiValue for OneBuffer {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let mut out = ptr::null_mut();
+        if val.0.is_empty() {
+            check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?;
+            return Ok(out);
+        }
+        let mut data = ptr::null_mut();
+        check_status!(
+            unsafe {
+                sys::napi_create_buffer_copy(
+                    env,
+                    val.0.len(),
+                    val.0.as_ptr().cast(),
+                    &mut data,
+                    &mut out,
+                )
+            },
+            "copy WebSocket messages into a Buffer"
+        )?;
+        Ok(out)
+    }
+}
+
 /// A batch's body buffers, copied into JS-owned Buffers; undefined when none.
 struct BufferList(Vec<Bytes>);
 
@@ -264,8 +316,9 @@ fn body_bytes(body: Option<Either<String, &[u8]>>) -> Bytes {
     }
 }
 
-/// `(text, buffers) => void`, as JS sees the batch listener.
-type BatchListener<'env> = Function<'env, FnArgs<(String, Option<Vec<Buffer>>)>, ()>;
+/// `(text, buffers, wsText, wsBinary) => void`, as JS sees the batch listener.
+type BatchListener<'env> =
+    Function<'env, FnArgs<(String, Option<Vec<Buffer>>, Option<String>, Option<Buffer>)>, ()>;
 
 #[napi]
 pub struct NativeServer {
@@ -280,7 +333,9 @@ impl NativeServer {
     #[napi(constructor)]
     pub fn new(
         options: EngineOptions,
-        #[napi(ts_arg_type = "(text: string, buffers: Buffer[] | undefined) => void")]
+        #[napi(
+            ts_arg_type = "(text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined) => void"
+        )]
         on_batch: BatchListener,
     ) -> Result<Self> {
         let config = config_from(options)?;
@@ -290,8 +345,18 @@ impl NativeServer {
             .build_threadsafe_function::<()>()
             .callee_handled::<false>()
             .build_callback(move |_ctx| {
-                let Batch { text, buffers } = source.take();
-                Ok(FnArgs::from((Latin1Text(text), BufferList(buffers))))
+                let Batch {
+                    text,
+                    buffers,
+                    ws_text,
+                    ws_binary,
+                } = source.take();
+                Ok(FnArgs::from((
+                    Latin1Text(text),
+                    BufferList(buffers),
+                    Utf8Text(ws_text),
+                    OneBuffer(ws_binary),
+                )))
             })?;
         bridge.set_waker(Some(Box::new(move || {
             wake.call((), ThreadsafeFunctionCallMode::NonBlocking);

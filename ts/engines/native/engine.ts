@@ -51,17 +51,20 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     return headerStart + count * 2
   }
 
-  const onBatch = (text: string, buffers: Buffer[] | undefined): void => {
+  const onBatch = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined): void => {
     try {
-      runBatch(text, buffers)
+      runBatch(text, buffers, wsText, wsBinary)
     } finally {
       // Whole responses made while running the batch go to the engine together.
       native.endBatch()
     }
   }
 
-  const runBatch = (text: string, buffers: Buffer[] | undefined): void => {
+  const runBatch = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined): void => {
     const fields = text.split('\n')
+    // Where the next WebSocket message starts in wsText / wsBinary.
+    let textAt = 0
+    let binaryAt = 0
     const last = fields.length - 1
     let at = 0
     while (at < last) {
@@ -76,10 +79,18 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
         continue
       }
       switch (tag) {
-        case 'M':
-          webSockets.message(Number(fields[at + 1]), fields[at + 2] === 't', buffers![Number(fields[at + 3])]!)
+        case 'M': {
+          const size = Number(fields[at + 3])
+          if (fields[at + 2] === 't') {
+            // A slice of the batch's string: no copy, no decoding per message.
+            webSockets.message(Number(fields[at + 1]), size === 0 ? '' : wsText!.slice(textAt, (textAt += size)), false)
+          } else {
+            // Copied out (small ones into node's pool) so that a kept message does not keep the batch.
+            webSockets.message(Number(fields[at + 1]), size === 0 ? Buffer.alloc(0) : Buffer.from(wsBinary!.subarray(binaryAt, (binaryAt += size))), true)
+          }
           at += 4
           continue
+        }
         case 'X': {
           const reason = fields[at + 3]
           webSockets.closed(Number(fields[at + 1]), Number(fields[at + 2]), reason === '' ? undefined : buffers![Number(reason)])

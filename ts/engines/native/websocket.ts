@@ -95,8 +95,8 @@ export class NativeWebSockets {
     for (const target of targets) target.settled()
   }
 
-  message(id: number, isText: boolean, data: Buffer): void {
-    this.open.get(id)?.events.message(isText ? data.toString('utf8') : data, !isText)
+  message(id: number, data: string | Buffer, isBinary: boolean): void {
+    this.open.get(id)?.events.message(data, isBinary)
   }
 
   closed(id: number, code: number, reason: Buffer | undefined): void {

@@ -199,10 +199,10 @@ impl Session<'_> {
                     clock.active();
                     match frame {
                         Some(Ok(Message::Text(text))) => {
-                            self.bridge.ws_message(self.id, true, Bytes::from(text));
+                            self.bridge.ws_message(self.id, true, text.as_bytes());
                         }
                         Some(Ok(Message::Binary(data))) => {
-                            self.bridge.ws_message(self.id, false, data);
+                            self.bridge.ws_message(self.id, false, &data);
                         }
                         // tungstenite queued the pong: send it now.
                         Some(Ok(Message::Ping(_))) => {
