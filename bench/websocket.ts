@@ -94,6 +94,7 @@ async function main(): Promise<void> {
 
   const peers: Peer[] = [
     { name: 'skitai native', script: 'ws-skitai.mjs', env: { ENGINE: 'native' }, port: 18301 },
+    { name: 'skitai native, events', script: 'ws-skitai.mjs', env: { ENGINE: 'native', STYLE: 'events' }, port: 18304 },
     { name: 'skitai js', script: 'ws-skitai.mjs', env: { ENGINE: 'js' }, port: 18302 },
   ]
   const uws = uwsAvailable()
@@ -176,7 +177,9 @@ async function main(): Promise<void> {
       `\`ws-load -c ${CONNECTIONS} -d ${DURATION}s -size ${SIZE} -pipeline ${PIPELINE}\` (bench/ws-load: every connection sends a`,
       `${SIZE}-byte text message, checks the echo, sends the next; all connections open before the clock starts,`,
       `1 s of warm-up not counted). ${ROUNDS} rounds with the order rotated each round, medians shown; errors are`,
-      'summed (echoes that differ from what was sent, dropped connections). Skitai runs one tokio thread.',
+      'summed (echoes that differ from what was sent, dropped connections). Skitai runs one tokio thread; its',
+      'rows use the session style (`async function* (ws) { for await (const m of ws) yield m }`), except',
+      '"events", which uses `{ message: (ws, m) => ws.send(m) }`.',
       'Server CPU and client CPU: the share of one core each used during a run; a client near 1.00 means',
       'the client, not the server, may be what limits that row; when neither is near 1.00, something else',
       'on the machine took CPU during the run.',
