@@ -9,7 +9,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 
 use crate::access_log::AccessLog;
 use crate::bridge::Bridge;
@@ -20,8 +20,18 @@ use crate::service::Shared;
 
 const BLOCKING_THREADS: usize = 8;
 
+/// What runs the engine's tasks.
+enum Running {
+    /// Several worker threads, the runtime's own.
+    Pool(Runtime),
+    /// One thread of ours drives a current-thread runtime: no work stealing, no
+    /// cross-thread queues, for the common one-thread case. Sending (or dropping)
+    /// stops it.
+    Single(oneshot::Sender<()>),
+}
+
 pub struct Engine {
-    runtime: Mutex<Option<Runtime>>,
+    runtime: Mutex<Option<Running>>,
     shutdown: watch::Sender<Option<Closing>>,
     local_addr: SocketAddr,
 }
@@ -156,8 +166,15 @@ impl Engine {
         let listener = bind(&config.listen)?;
         let local_addr = listener.local_addr()?;
         let parking = bridge.clone();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.threads.max(1))
+        let single = config.threads <= 1;
+        let mut builder = if single {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(config.threads);
+            builder
+        };
+        let runtime = builder
             .thread_name("skitai-io")
             // File reads and lookups hit the page cache; a few threads keep up, while
             // tokio's default of 512 let each hold its own allocator arena.
@@ -190,9 +207,30 @@ impl Engine {
             config,
         });
         let (shutdown, signal) = watch::channel(None);
-        runtime.spawn(accept_loop(listener, shared, signal));
+        let serving = accept_loop(listener, shared, signal);
+        let running = if single {
+            let (stop, stopped) = oneshot::channel();
+            std::thread::Builder::new()
+                .name("skitai-io".into())
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let mut stopped = stopped;
+                        tokio::select! {
+                            () = serving => {}
+                            _ = &mut stopped => return,
+                        }
+                        // Closed: what is left runs until the engine is disposed.
+                        let _ = stopped.await;
+                    });
+                    runtime.shutdown_background();
+                })?;
+            Running::Single(stop)
+        } else {
+            runtime.spawn(serving);
+            Running::Pool(runtime)
+        };
         Ok(Engine {
-            runtime: Mutex::new(Some(runtime)),
+            runtime: Mutex::new(Some(running)),
             shutdown,
             local_addr,
         })
@@ -217,8 +255,12 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some(runtime) = runtime {
-            runtime.shutdown_background();
+        match runtime {
+            Some(Running::Pool(runtime)) => runtime.shutdown_background(),
+            Some(Running::Single(stop)) => {
+                let _ = stop.send(());
+            }
+            None => {}
         }
     }
 }
