@@ -18,7 +18,7 @@ import { WebSocket, type ClientOptions, type RawData } from 'ws'
 import type { IncomingMessage } from 'node:http'
 import type { EngineName, Skitai, SkitaiWebSocket } from '../ts/index.js'
 import { ENGINES, raw, responses, serve, signal, type Running } from './helpers.js'
-import { OP, RawWebSocket, binary, close, cont, frame, handshakeRequest, parseHead, ping, pong, text, type Frame } from './ws-frames.js'
+import { OP, RawWebSocket, wokenOrAfter, binary, close, cont, frame, handshakeRequest, parseHead, ping, pong, text, type Frame } from './ws-frames.js'
 
 function enginesUnderTest(): EngineName[] {
   const wanted = process.env.SKITAI_TEST_ENGINES
@@ -122,7 +122,7 @@ class Client {
   readonly closed: Promise<{ code: number; reason: string }>
   pings = new Counter()
   error: Error | undefined
-  private wake: (() => void) | undefined
+  wake: (() => void) | undefined
   private isClosed = false
 
   private constructor(readonly ws: WebSocket) {
@@ -173,14 +173,7 @@ class Client {
       if (this.isClosed) throw new Error(`closed (${JSON.stringify(await this.closed)}) while waiting for a message`)
       const left = deadline - Date.now()
       if (left <= 0) throw new Error(`no message within ${ms} ms`)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left)
-        this.wake = () => {
-          clearTimeout(timer)
-          this.wake = undefined
-          resolve()
-        }
-      })
+      await wokenOrAfter(this, left)
     }
   }
 

@@ -159,6 +159,26 @@ export function parseHead(head: string): { status: number; headers: Record<strin
  * A WebSocket client over a bare TCP socket. Every wait has a deadline, so that
  * a server that never answers fails the test with what did arrive.
  */
+/**
+ * Something that can be woken: what receives data calls `wake`.
+ */
+export interface Wakeable {
+  wake: (() => void) | undefined
+}
+
+/** Resolves when `owner` is woken or after `ms`, whichever comes first. */
+export function wokenOrAfter(owner: Wakeable, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      owner.wake = undefined
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    owner.wake = done
+  })
+}
+
 export class RawWebSocket {
   /** The 101's headers. */
   headers: Record<string, string> = {}
@@ -169,7 +189,7 @@ export class RawWebSocket {
   /** Answer a close frame with one of the same code (RFC 6455 §5.5.1). */
   echoClose = true
   private readonly inbox: Frame[] = []
-  private wake: (() => void) | undefined
+  wake: (() => void) | undefined
   private readonly decoder = new FrameDecoder()
   private sentClose = false
 
@@ -260,14 +280,7 @@ export class RawWebSocket {
       if (this.ended) throw new Error(`connection ended; frames so far: ${this.describe()}`)
       const left = deadline - Date.now()
       if (left <= 0) throw new Error(`no frame within ${deadlineMs} ms; frames so far: ${this.describe()}`)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left)
-        this.wake = () => {
-          clearTimeout(timer)
-          this.wake = undefined
-          resolve()
-        }
-      })
+      await wokenOrAfter(this, left)
     }
   }
 
@@ -293,14 +306,7 @@ export class RawWebSocket {
     while (!this.ended) {
       const left = deadline - Date.now()
       if (left <= 0) throw new Error(`the server kept the connection open for ${deadlineMs} ms; frames: ${this.describe()}`)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left)
-        this.wake = () => {
-          clearTimeout(timer)
-          this.wake = undefined
-          resolve()
-        }
-      })
+      await wokenOrAfter(this, left)
     }
   }
 

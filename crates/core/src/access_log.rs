@@ -273,11 +273,7 @@ fn basic_user(value: &[u8]) -> Option<Vec<u8>> {
 
 /// The client as the first proxy saw it.
 fn first_hop(value: &[u8]) -> &[u8] {
-    value
-        .split(|&b| b == b',')
-        .next()
-        .unwrap_or(b"")
-        .trim_ascii()
+    crate::header_list::elements(value).next().unwrap_or(b"")
 }
 
 /// Stamp the transaction id and hand the record to the body, which emits it when

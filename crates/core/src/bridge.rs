@@ -404,35 +404,44 @@ impl Bridge {
         };
         drop(pending);
         let response = build_response(status, headers, response_body);
-        if end && self.in_batch.load(Ordering::Relaxed) {
+        if end {
+            return self.deliver(tx, response);
+        }
+        tx.send(response).is_ok() && below_mark
+    }
+
+    /// Hand over a whole response: at the end of the batch if one is running.
+    fn deliver(
+        &self,
+        tx: oneshot::Sender<Response<ResponseBody>>,
+        response: Response<ResponseBody>,
+    ) -> bool {
+        if self.in_batch.load(Ordering::Relaxed) {
             lock(&self.held).push((tx, response));
             return true;
         }
-        tx.send(response).is_ok() && below_mark
+        tx.send(response).is_ok()
     }
 
     /// A WebSocket endpoint accepted the handshake: answer 101 with JS's header
     /// block; the connection runs the socket (see `websocket::session`). False
     /// when the request is gone, answered, or cannot upgrade.
     pub fn accept_websocket(&self, id: u64, headers: &[u8], settings: Settings) -> bool {
-        let mut pending = lock(&self.pending);
-        let Some(Pending {
-            reply: Reply::Head(_),
-            upgrade: Some(_),
-            ..
-        }) = pending.get(&id)
-        else {
-            return false;
+        let (tx, upgrade) = {
+            let mut pending = lock(&self.pending);
+            match pending.remove(&id) {
+                Some(Pending {
+                    reply: Reply::Head(tx),
+                    upgrade: Some(upgrade),
+                    ..
+                }) => (tx, upgrade),
+                Some(other) => {
+                    pending.insert(id, other);
+                    return false;
+                }
+                None => return false,
+            }
         };
-        let Some(Pending {
-            reply: Reply::Head(tx),
-            upgrade: Some(upgrade),
-            ..
-        }) = pending.remove(&id)
-        else {
-            return false;
-        };
-        drop(pending);
         let Some(me) = self.me.upgrade() else {
             return false;
         };
@@ -440,11 +449,7 @@ impl Bridge {
         response
             .extensions_mut()
             .insert(Accepted::new(id, me, upgrade, settings));
-        if self.in_batch.load(Ordering::Relaxed) {
-            lock(&self.held).push((tx, response));
-            return true;
-        }
-        tx.send(response).is_ok()
+        self.deliver(tx, response)
     }
 
     /// Queue a body chunk of a started response; false when JS should wait for 'drain'.

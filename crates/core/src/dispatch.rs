@@ -11,6 +11,7 @@ use hyper::upgrade::OnUpgrade;
 use crate::body::ResponseBody;
 use crate::bridge::Bridge;
 use crate::error_page::error_response;
+use crate::header_list;
 use crate::incoming::Incoming;
 use crate::push::PushSender;
 use crate::record::{self, RequestBody};
@@ -40,11 +41,10 @@ impl Drop for AbandonGuard<'_> {
 /// handler accepts (hyper offers it for any request with `Connection: upgrade`).
 fn websocket_upgrade(req: &mut Request<Incoming>) -> Option<OnUpgrade> {
     let asks = req.version() == Version::HTTP_11
-        && req.headers().get(header::UPGRADE).is_some_and(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
-        });
+        && req
+            .headers()
+            .get(header::UPGRADE)
+            .is_some_and(|v| header_list::has(v.as_bytes(), b"websocket"));
     if asks {
         req.extensions_mut().remove::<OnUpgrade>()
     } else {

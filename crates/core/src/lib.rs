@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod error_page;
 pub mod h2_connection;
 pub mod h2_response;
+pub mod header_list;
 pub mod incoming;
 pub mod proxy;
 pub mod push;

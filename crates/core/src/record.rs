@@ -14,7 +14,7 @@
 //! M id b bytes     a WebSocket binary message: the next `bytes` of the batch's
 //!                  WebSocket binary buffer
 //! X id code index  a WebSocket closed: the code, the reason in buffers[index] ("" none)
-//! U id bytes       a WebSocket's send queue drained to `bytes`
+//! U id            a WebSocket's send queue drained: JS may send again
 //! L ms ip host method uri version reqBytes status resBytes gtxn ltxn user bearer
 //!   referer userAgent forwardedFor worker active handlingMs transferMs   access record
 //! ```
@@ -173,9 +173,8 @@ pub fn ws_closed(batch: &mut Batch, id: u64, code: u16, reason: Bytes) {
     }
 }
 
-pub fn ws_drained(batch: &mut Batch, id: u64, left: u64) {
-    simple(batch, b"U\n", id);
-    number(&mut batch.text, left);
+pub fn ws_drained(batch: &mut Batch, id: u64) {
+    simple(batch, b"U\n", id)
 }
 
 pub fn closed(batch: &mut Batch) {

@@ -12,7 +12,7 @@ import type { AcceptSpec, Transport, TransportEvents, Upgrade } from '../../webs
 const CHOSEN = Symbol('skitai.protocol')
 type ChosenReq = IncomingMessage & { [CHOSEN]?: string }
 
-function text(data: RawData): Buffer {
+function asBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data
   return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
 }
@@ -105,7 +105,8 @@ class JsTransport implements Transport {
     const { events, spec } = this
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.lastActive = performance.now()
-      events.message(isBinary ? text(data) : text(data).toString('utf8'), isBinary)
+      const buffer = asBuffer(data)
+      events.message(isBinary ? buffer : buffer.toString('utf8'), isBinary)
     })
     ws.on('pong', () => (this.lastActive = performance.now()))
     // Protocol errors close the socket with their code; 'close' reports it.
@@ -157,16 +158,15 @@ class JsTransport implements Transport {
     this.socket.write(EMPTY, this.written)
   }
 
+  /** Everything written before the empty write: below the limit again? */
   private readonly written = (): void => {
-    this.checkDrain()
-    if (this.overLimit && this.ws?.readyState === this.ws?.OPEN) this.watchDrain()
-  }
-
-  private checkDrain(): void {
     const ws = this.ws
-    if (this.overLimit && ws !== undefined && ws.bufferedAmount <= this.spec.maxBuffered) {
+    if (!this.overLimit || ws === undefined) return
+    if (ws.bufferedAmount <= this.spec.maxBuffered) {
       this.overLimit = false
       this.events.drain()
+    } else if (ws.readyState === ws.OPEN) {
+      this.watchDrain()
     }
   }
 

@@ -69,16 +69,14 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     let at = 0
     while (at < last) {
       const tag = fields[at]
-      if (tag === 'R') {
-        at = dispatch(fields, at + 1, buffers)
-        continue
-      }
-      if (tag === 'L') {
-        requestLog?.write(accessRecordAt(fields, at + 1))
-        at += 1 + ACCESS_FIELDS
-        continue
-      }
       switch (tag) {
+        case 'R':
+          at = dispatch(fields, at + 1, buffers)
+          break
+        case 'L':
+          requestLog?.write(accessRecordAt(fields, at + 1))
+          at += 1 + ACCESS_FIELDS
+          break
         case 'M': {
           const size = Number(fields[at + 3])
           if (fields[at + 2] === 't') {
@@ -89,53 +87,50 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
             webSockets.message(Number(fields[at + 1]), size === 0 ? Buffer.alloc(0) : Buffer.from(wsBinary!.subarray(binaryAt, (binaryAt += size))), true)
           }
           at += 4
-          continue
+          break
         }
         case 'X': {
           const reason = fields[at + 3]
           webSockets.closed(Number(fields[at + 1]), Number(fields[at + 2]), reason === '' ? undefined : buffers![Number(reason)])
           at += 4
-          continue
+          break
         }
         case 'U':
           webSockets.drained(Number(fields[at + 1]))
-          at += 3
-          continue
-      }
-      if (tag === 'C') {
-        at += 1
-        webSockets.flush()
-        native.dispose()
-        const closed = onClosed
-        void (requestLog?.close() ?? Promise.resolve()).then(() => closed?.())
-        continue
-      }
-      const res = live.get(Number(fields[at + 1]))
-      switch (tag) {
+          at += 2
+          break
+        case 'C': {
+          at += 1
+          webSockets.flush()
+          native.dispose()
+          const closed = onClosed
+          void (requestLog?.close() ?? Promise.resolve()).then(() => closed?.())
+          break
+        }
         case 'D':
-          res?.req.onChunk(buffers![Number(fields[at + 2])]!)
+          live.get(Number(fields[at + 1]))?.req.onChunk(buffers![Number(fields[at + 2])]!)
           at += 3
           break
         case 'T': {
           const count = Number(fields[at + 2])
-          res?.req.onTrailers(fields.slice(at + 3, at + 3 + count * 2))
+          live.get(Number(fields[at + 1]))?.req.onTrailers(fields.slice(at + 3, at + 3 + count * 2))
           at += 3 + count * 2
           break
         }
         case 'E':
-          res?.req.onEnd()
+          live.get(Number(fields[at + 1]))?.req.onEnd()
           at += 2
           break
         case 'W':
-          res?.onDrain()
+          live.get(Number(fields[at + 1]))?.onDrain()
           at += 2
           break
         case 'A':
-          res?.onClosed()
+          live.get(Number(fields[at + 1]))?.onClosed()
           at += 2
           break
         case 'P':
-          res?.onClosed()
+          live.get(Number(fields[at + 1]))?.onClosed()
           at += 3
           break
         default:

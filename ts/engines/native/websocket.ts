@@ -70,27 +70,23 @@ export class NativeWebSockets {
     this.ops = []
     this.targets = []
     this.payloads = []
-    const lengths = new Array<number>(payloads.length)
-    let size = 0
-    for (let i = 0; i < payloads.length; i++) {
-      const p = payloads[i]!
-      const length = typeof p === 'string' ? Buffer.byteLength(p) : p.length
-      lengths[i] = length
-      size += HEAD + length
-    }
-    const packed = Buffer.allocUnsafe(size)
+    // Room for the longest encoding (3 bytes per UTF-16 unit): each string is
+    // encoded once, as it is written, and its length field filled in after.
+    let room = 0
+    for (const p of payloads) room += HEAD + (typeof p === 'string' ? 3 * p.length : p.length)
+    const packed = Buffer.allocUnsafe(room)
     let at = 0
     for (let i = 0; i < payloads.length; i++) {
       const target = targets[i]!
+      const p = payloads[i]!
       packed[at] = ops[i]!
       packed.writeDoubleLE(target.id, at + 1)
-      packed.writeUInt32LE(lengths[i]!, at + 9)
-      at += HEAD
-      const p = payloads[i]!
-      at += typeof p === 'string' ? packed.write(p, at) : p.copy(packed, at)
+      const length = typeof p === 'string' ? packed.write(p, at + HEAD) : p.copy(packed, at + HEAD)
+      packed.writeUInt32LE(length, at + 9)
+      at += HEAD + length
       target.handed()
     }
-    for (const id of this.native.wsSend(packed)) this.open.get(id)?.backedUp()
+    for (const id of this.native.wsSend(packed.subarray(0, at))) this.open.get(id)?.backedUp()
     // Over the limit in JS but not in the engine (it wrote meanwhile): free to go on.
     for (const target of targets) target.settled()
   }

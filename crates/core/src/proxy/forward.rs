@@ -148,19 +148,8 @@ pub async fn forward(
     forward_request(&mut parts.headers, parts.version, client_ip(peer), None);
 
     let replayable = idempotent(&parts.method);
-    let slot: Option<BodySlot> = if body.is_end_stream() {
-        None
-    } else {
-        Some(Arc::new(Mutex::new(Some(body))))
-    };
-    let hint = slot
-        .as_ref()
-        .and_then(|s| {
-            s.lock()
-                .ok()
-                .and_then(|b| b.as_ref().map(|b| b.size_hint()))
-        })
-        .unwrap_or_default();
+    let hint = body.size_hint();
+    let slot: Option<BodySlot> = (!body.is_end_stream()).then(|| Arc::new(Mutex::new(Some(body))));
 
     let mut tried = Tried::default();
     let mut failed = StatusCode::BAD_GATEWAY;

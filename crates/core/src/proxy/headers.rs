@@ -4,6 +4,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Version};
 
+use crate::header_list;
+
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -24,11 +26,10 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// upgrade` naming it), else None.
 pub fn upgrade_asked(headers: &HeaderMap) -> Option<HeaderValue> {
     let upgrade = headers.get(header::UPGRADE)?;
-    let named = headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
-    });
+    let named = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| header_list::has(v.as_bytes(), b"upgrade"));
     named.then(|| upgrade.clone())
 }
 
@@ -40,8 +41,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
-            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
+            .flat_map(|v| header_list::elements(v.as_bytes()))
+            .filter_map(|t| HeaderName::from_bytes(t).ok())
             .collect();
         for name in named {
             headers.remove(name);

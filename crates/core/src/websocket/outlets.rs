@@ -69,12 +69,12 @@ impl Backlog {
         self.records.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// After the session wrote: the bytes left when JS should now hear it may
-    /// send again (they fell to half the mark after being over it).
-    pub fn drained(&self) -> Option<usize> {
+    /// After the session wrote: true when JS should now hear it may send again
+    /// (what waits fell to half the mark after being over it).
+    pub fn drained(&self) -> bool {
         let wired = self.wire.get().map_or(0, |w| w.pending());
         let left = self.queued.load(Ordering::Acquire) + wired;
-        (left <= self.mark / 2 && self.over.swap(false, Ordering::AcqRel)).then_some(left)
+        left <= self.mark / 2 && self.over.swap(false, Ordering::AcqRel)
     }
 
     /// True when `total` bytes waiting just crossed the mark.
@@ -158,39 +158,42 @@ impl Outlets {
         }
     }
 
-    /// Queue JS's packed sends; returns the sockets whose queue just went over
-    /// their mark (JS holds off until their drain record). Sends to sockets that
-    /// are gone are dropped; a truncated record ends the parse.
+    /// Write or queue JS's packed sends; returns the sockets whose queue just
+    /// went over their mark (JS holds off until their drain record). Sends to
+    /// sockets that are gone are dropped; a truncated record ends the parse.
+    /// Only what is queued is copied: data frames written at once are written
+    /// from `packed`.
     pub fn send_packed(&self, packed: &[u8]) -> Vec<u64> {
-        let all = Bytes::copy_from_slice(packed);
         let mut over = Vec::new();
         let open = lock(&self.open);
         let mut at = 0;
-        while let Some(head) = all.get(at..at + HEAD) {
+        while let Some(head) = packed.get(at..at + HEAD) {
             let op = head[0];
             let id = f64::from_le_bytes(head[1..9].try_into().unwrap_or_default()) as u64;
             let len = u32::from_le_bytes(head[9..13].try_into().unwrap_or_default()) as usize;
             let start = at + HEAD;
-            let Some(end) = start.checked_add(len).filter(|&end| end <= all.len()) else {
+            let Some(payload) = start
+                .checked_add(len)
+                .and_then(|end| packed.get(start..end))
+            else {
                 break;
             };
-            at = end;
-            let payload = all.slice(start..end);
+            at = start + len;
             let Some(outlet) = open.get(&id) else {
                 continue;
             };
-            if let (1 | 2, Some(crossed)) = (op, outlet.backlog.write_now(op, &payload)) {
+            if let (1 | 2, Some(crossed)) = (op, outlet.backlog.write_now(op, payload)) {
                 if crossed {
                     over.push(id);
                 }
                 continue;
             }
             let out = match op {
-                1 => Outbound::Text(payload),
-                2 => Outbound::Binary(payload),
+                1 => Outbound::Text(Bytes::copy_from_slice(payload)),
+                2 => Outbound::Binary(Bytes::copy_from_slice(payload)),
                 8 if payload.len() >= 2 => Outbound::Close(
                     u16::from_be_bytes([payload[0], payload[1]]),
-                    payload.slice(2..),
+                    Bytes::copy_from_slice(&payload[2..]),
                 ),
                 8 => Outbound::Close(1000, Bytes::new()),
                 9 => Outbound::Ping,
@@ -231,7 +234,7 @@ mod tests {
         assert!(matches!(b.try_recv(), Ok(Outbound::Binary(t)) if &t[..] == b"\x00\x01"));
         assert!(matches!(b.try_recv(), Ok(Outbound::Close(4000, r)) if &r[..] == b"bye"));
         backlog_b.dequeued(2);
-        assert_eq!(backlog_b.drained(), None);
+        assert!(!backlog_b.drained());
         // Truncated: the length says more than there is.
         let mut bad = record(1, 2, b"abc");
         bad.truncate(bad.len() - 1);
@@ -247,10 +250,10 @@ mod tests {
         assert!(backlog.queue(8));
         assert!(!backlog.queue(1));
         backlog.dequeued(8);
-        assert_eq!(backlog.drained(), None);
+        assert!(!backlog.drained());
         backlog.dequeued(6);
-        assert_eq!(backlog.drained(), Some(3));
+        assert!(backlog.drained());
         backlog.dequeued(3);
-        assert_eq!(backlog.drained(), None);
+        assert!(!backlog.drained());
     }
 }

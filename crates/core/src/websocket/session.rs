@@ -176,6 +176,12 @@ fn failure_code(error: &Error) -> Option<CloseCode> {
 }
 
 impl Session<'_> {
+    /// How the socket ended without a close frame from the peer: the code we
+    /// sent, if we had started closing, else 1006.
+    fn ended(&self) -> (u16, Bytes) {
+        (self.closing.unwrap_or(ABNORMAL), Bytes::new())
+    }
+
     async fn serve(
         mut self,
         mut stream: SplitStream<Socket>,
@@ -207,7 +213,7 @@ impl Session<'_> {
                         // tungstenite queued the pong: send it now.
                         Some(Ok(Message::Ping(_))) => {
                             if self.sink.flush().await.is_err() {
-                                return (ABNORMAL, Bytes::new());
+                                return self.ended();
                             }
                         }
                         Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
@@ -223,21 +229,21 @@ impl Session<'_> {
                         }
                         Some(Err(error)) => {
                             let Some(code) = failure_code(&error) else {
-                                return (self.closing.unwrap_or(ABNORMAL), Bytes::new());
+                                return self.ended();
                             };
                             self.wire.close_data();
                             let frame = CloseFrame { code, reason: Utf8Bytes::from_static("") };
                             let _ = tokio::time::timeout(CLOSE_WAIT, self.sink.send(Message::Close(Some(frame)))).await;
                             return (code.into(), Bytes::new());
                         }
-                        None => return (self.closing.unwrap_or(ABNORMAL), Bytes::new()),
+                        None => return self.ended(),
                     }
                 }
                 Some(first) = outbound.recv() => {
                     clock.active();
                     let was_closing = self.closing.is_some();
                     if !self.write(first, &mut outbound).await {
-                        return (self.closing.unwrap_or(ABNORMAL), Bytes::new());
+                        return self.ended();
                     }
                     if !was_closing && self.closing.is_some() {
                         timer.as_mut().reset(clock.closing());
@@ -250,7 +256,7 @@ impl Session<'_> {
                     let now = Instant::now();
                     if let Some(close_by) = clock.close_by {
                         if now >= close_by {
-                            return (self.closing.unwrap_or(ABNORMAL), Bytes::new());
+                            return self.ended();
                         }
                     } else if clock.idle_by().is_some_and(|at| now >= at) {
                         self.close(CloseCode::Away, "idle timeout").await;
@@ -258,7 +264,7 @@ impl Session<'_> {
                     } else if clock.ping_at <= now {
                         clock.pinged(now);
                         if self.sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                            return (ABNORMAL, Bytes::new());
+                            return self.ended();
                         }
                     }
                     timer.as_mut().reset(clock.next());
@@ -332,9 +338,9 @@ impl Session<'_> {
         if self.sink.flush().await.is_err() {
             return false;
         }
-        if let Some(left) = self.backlog.drained() {
+        if self.backlog.drained() {
             let id = self.id;
-            self.bridge.emit(|b| record::ws_drained(b, id, left as u64));
+            self.bridge.emit(|b| record::ws_drained(b, id));
         }
         true
     }
