@@ -551,6 +551,67 @@ for (const engine of ENGINES) {
   })
 }
 
+/** A member that counts its connections, and closes its idle ones when told. */
+async function countingMember(): Promise<{ port: number; connections: number; open: number; closeIdle: () => Promise<void>; close: () => Promise<void> }> {
+  const state = { connections: 0, open: 0 }
+  let wake: (() => void) | undefined
+  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    req.resume()
+    req.on('end', () => res.end(`${req.method} ${req.url}`))
+  })
+  server.on('connection', (socket) => {
+    state.connections++
+    state.open++
+    socket.once('close', () => {
+      state.open--
+      if (state.open === 0) wake?.()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return Object.assign(state, {
+    port: (server.address() as AddressInfo).port,
+    closeIdle: () =>
+      new Promise<void>((resolve) => {
+        wake = resolve
+        server.closeIdleConnections()
+        if (state.open === 0) resolve()
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  })
+}
+
+for (const engine of ENGINES) {
+  describe(`member connections (${engine})`, () => {
+    test('are kept alive between requests, and ones the member closed while idle are replaced with no failed request', async () => {
+      const member = await countingMember()
+      const s = await serve(engine, (app) => {
+        app.alias('@m', app.PROTO_HTTP, [`127.0.0.1:${member.port}`])
+        app.mount('/', '@m')
+      })
+      try {
+        for (let i = 0; i < 5; i++) assert.equal((await call(`${s.url}/r${i}`)).text, `GET /r${i}`)
+        assert.equal(member.connections, 1, 'one kept-alive connection served all five')
+        assert.equal(member.open, 1, 'and is still open')
+        const before = member.connections
+        await member.closeIdle()
+        // Not idempotent: it must not go over a closed connection at all.
+        const posted = await call(`${s.url}/after`, { method: 'POST', body: 'x' })
+        assert.equal(posted.status, 200, posted.text)
+        assert.equal(posted.text, 'POST /after')
+        assert.equal((await call(`${s.url}/again`)).text, 'GET /again')
+        assert.ok(member.connections > before)
+      } finally {
+        await s.server.close()
+        await member.close()
+      }
+    })
+  })
+}
+
 describe('alias() and alias mounts', () => {
   test('reject bad names, members, options and mixing with apps', () => {
     const app = new Skitai()

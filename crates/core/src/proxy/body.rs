@@ -1,7 +1,8 @@
 //! Bodies across the proxy. Up: the client's body, handed to whichever attempt
 //! first reads it (an attempt whose connection failed never did, so the next
 //! member can still get it). Down: the member's body, counted as a connection of
-//! the member until it ends, cut when the member stalls.
+//! the member until it ends, cut when the member stalls; reading it drives the
+//! member's connection, which goes back to the pool once the body is complete.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use super::balancer::InFlight;
+use super::pool::{Conn, Pool};
 use crate::incoming::{BodyError, Incoming};
 
 /// The client's body, shared by the attempts of one request.
@@ -96,7 +98,10 @@ impl Body for OutBody {
 /// The member's response body on its way to the client.
 pub struct UpstreamBody {
     inner: hyper::body::Incoming,
-    _in_flight: InFlight,
+    /// The connection it arrives on, until the body is complete.
+    conn: Option<Conn>,
+    pool: Arc<Pool>,
+    in_flight: InFlight,
     /// Longest wait for the next frame.
     idle: Duration,
     stall: Option<Pin<Box<Sleep>>>,
@@ -114,12 +119,38 @@ impl std::fmt::Display for UpstreamStalled {
 impl std::error::Error for UpstreamStalled {}
 
 impl UpstreamBody {
-    pub fn new(inner: hyper::body::Incoming, in_flight: InFlight, idle: Duration) -> UpstreamBody {
-        UpstreamBody {
+    /// Returns the connection (none when a task of its own drives it) to the
+    /// pool at once when there is no body to read.
+    pub fn new(
+        inner: hyper::body::Incoming,
+        conn: Option<Conn>,
+        pool: Arc<Pool>,
+        in_flight: InFlight,
+        idle: Duration,
+    ) -> UpstreamBody {
+        let mut body = UpstreamBody {
             inner,
-            _in_flight: in_flight,
+            conn,
+            pool,
+            in_flight,
             idle,
             stall: None,
+        };
+        body.release_when_complete();
+        body
+    }
+
+    /// The server stops polling once the body says it has ended, so the
+    /// connection is given back as soon as that is true.
+    fn release_when_complete(&mut self) {
+        if self.inner.is_end_stream() {
+            self.release();
+        }
+    }
+
+    fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.checkin(self.in_flight.index, conn);
         }
     }
 }
@@ -133,11 +164,21 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
+        if let Some(conn) = this.conn.as_mut() {
+            if !conn.drive(cx) {
+                this.conn = None;
+            }
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 // The timer is made only once the member keeps us waiting.
                 if let Some(stall) = this.stall.as_mut() {
                     stall.as_mut().reset(Instant::now() + this.idle);
+                }
+                match &frame {
+                    Some(Ok(_)) => this.release_when_complete(),
+                    None => this.release(),
+                    Some(Err(_)) => this.conn = None,
                 }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
@@ -147,6 +188,7 @@ impl Body for UpstreamBody {
                     .stall
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
                 ready!(stall.as_mut().poll(cx));
+                this.conn = None;
                 Poll::Ready(Some(Err(UpstreamStalled.into())))
             }
         }

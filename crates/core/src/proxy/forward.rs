@@ -14,17 +14,18 @@ use std::sync::{Arc, Mutex};
 use bytes::{BufMut, Bytes, BytesMut};
 use http::uri::{PathAndQuery, Uri};
 use http::{Method, Request, Response, StatusCode, Version};
-use http_body::Body as _;
+use http_body::{Body as _, SizeHint};
+use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
-use super::balancer::Tried;
+use super::balancer::{InFlight, Member, Tried};
 use super::body::{started, BodySlot, OutBody, UpstreamBody};
 use super::headers::{forward_request, forward_response, strip_hop_by_hop, upgrade_asked};
+use super::pool::{Conn, ExchangeError};
 use super::upgrade::tunnel;
-use super::ProxyRoute;
+use super::{ProxyRoute, Upstream};
 use crate::body::ResponseBody;
 use crate::error_page::{error_response, wants_html};
-use crate::incoming::Incoming;
 
 /// RFC 9110 §9.2.2.
 fn idempotent(method: &Method) -> bool {
@@ -82,52 +83,115 @@ enum Failure {
     Other,
 }
 
-fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(error);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return true;
-            }
-        }
-        source = e.source();
-    }
-    false
-}
-
-fn classify(error: &hyper_util::client::legacy::Error) -> Failure {
-    if error.is_connect() {
-        return Failure::Connect {
-            timed_out: timed_out(error),
-        };
-    }
-    let closed = error
+fn classify(error: &ExchangeError) -> Failure {
+    let ExchangeError::Http(error) = error else {
+        return Failure::Stale;
+    };
+    let reset = error
         .source()
-        .and_then(|e| e.downcast_ref::<hyper::Error>())
-        .is_some_and(|e| {
-            e.is_incomplete_message()
-                || e.is_canceled()
-                || e.source()
-                    .and_then(|io| io.downcast_ref::<std::io::Error>())
-                    .is_some_and(|io| {
-                        matches!(
-                            io.kind(),
-                            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-                        )
-                    })
+        .and_then(|io| io.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            )
         });
-    if closed {
+    if error.is_incomplete_message() || error.is_canceled() || reset {
         Failure::Stale
     } else {
         Failure::Other
     }
 }
 
+/// What one attempt on a member sends: the request as rewritten for members,
+/// and the client's body if it has one.
+struct Outgoing<'a> {
+    parts: &'a http::request::Parts,
+    path: &'a PathAndQuery,
+    slot: &'a Option<BodySlot>,
+    hint: SizeHint,
+    /// Whether the request may be sent again after a failed attempt.
+    replayable: bool,
+}
+
+impl Outgoing<'_> {
+    fn request(&self, upstream: &Upstream, member: &Member) -> Request<OutBody> {
+        let mut request = Request::new(match self.slot {
+            Some(slot) => OutBody::from_slot(slot, self.hint),
+            None => OutBody::empty(),
+        });
+        *request.method_mut() = self.parts.method.clone();
+        *request.uri_mut() = Uri::from(self.path.clone());
+        *request.headers_mut() = self.parts.headers.clone();
+        if !upstream.preserve_host {
+            request
+                .headers_mut()
+                .insert(http::header::HOST, member.host.clone());
+        }
+        request
+    }
+
+    /// No attempt has read the client's body, so another may still send it.
+    fn unread(&self) -> bool {
+        self.slot.as_ref().is_none_or(|s| !started(s))
+    }
+}
+
+/// One member's answer: a kept-alive connection if one is idle (and a new one
+/// if that turns out to have been closed), or a new connection.
+async fn attempt(
+    upstream: &Upstream,
+    in_flight: &InFlight,
+    outgoing: &Outgoing<'_>,
+) -> Result<(Response<Incoming>, Conn), Failure> {
+    let member = &upstream.balancer.members[in_flight.index];
+    let mut pooled = upstream.pool.checkout(in_flight.index);
+    loop {
+        let reused = pooled.is_some();
+        let conn = match pooled.take() {
+            Some(conn) => conn,
+            None => upstream
+                .pool
+                .connect(&member.authority)
+                .await
+                .map_err(|e| Failure::Connect {
+                    timed_out: e.timed_out,
+                })?,
+        };
+        match conn.exchange(outgoing.request(upstream, member)).await {
+            Ok(answer) => return Ok(answer),
+            Err(error) => match classify(&error) {
+                Failure::Stale if reused && outgoing.replayable && outgoing.unread() => continue,
+                failure => return Err(failure),
+            },
+        }
+    }
+}
+
+/// A protocol switch goes over a connection of its own, never pooled.
+async fn attempt_upgrade(
+    upstream: &Upstream,
+    in_flight: &InFlight,
+    outgoing: &Outgoing<'_>,
+) -> Result<Response<Incoming>, Failure> {
+    let member = &upstream.balancer.members[in_flight.index];
+    let mut send = upstream
+        .pool
+        .connect_upgradable(&member.authority)
+        .await
+        .map_err(|e| Failure::Connect {
+            timed_out: e.timed_out,
+        })?;
+    send.send_request(outgoing.request(upstream, member))
+        .await
+        .map_err(|e| classify(&ExchangeError::Http(e)))
+}
+
 pub async fn forward(
     route: &ProxyRoute,
     prefix: &str,
     peer: &Bytes,
-    req: Request<Incoming>,
+    req: Request<crate::incoming::Incoming>,
 ) -> Response<ResponseBody> {
     let upstream = &route.upstream;
     let html = wants_html(req.headers());
@@ -147,9 +211,15 @@ pub async fn forward(
     strip_hop_by_hop(&mut parts.headers, upgrade);
     forward_request(&mut parts.headers, parts.version, client_ip(peer), None);
 
-    let replayable = idempotent(&parts.method);
     let hint = body.size_hint();
     let slot: Option<BodySlot> = (!body.is_end_stream()).then(|| Arc::new(Mutex::new(Some(body))));
+    let outgoing = Outgoing {
+        parts: &parts,
+        path: &path,
+        slot: &slot,
+        hint,
+        replayable: idempotent(&parts.method),
+    };
 
     let mut tried = Tried::default();
     let mut failed = StatusCode::BAD_GATEWAY;
@@ -158,34 +228,22 @@ pub async fn forward(
             return error_response(failed, html);
         };
         tried.add(in_flight.index);
-        let member = &upstream.balancer.members[in_flight.index];
-        let uri = Uri::builder()
-            .scheme(upstream.scheme.clone())
-            .authority(member.authority.clone())
-            .path_and_query(path.clone())
-            .build();
-        let Ok(uri) = uri else {
-            return error_response(StatusCode::BAD_REQUEST, html);
+        let answer = if client_upgrade.is_some() {
+            let sent = attempt_upgrade(upstream, &in_flight, &outgoing);
+            tokio::time::timeout(upstream.timeout, sent)
+                .await
+                .map(|r| r.map(|response| (response, None)))
+        } else {
+            let sent = attempt(upstream, &in_flight, &outgoing);
+            tokio::time::timeout(upstream.timeout, sent)
+                .await
+                .map(|r| r.map(|(response, conn)| (response, Some(conn))))
         };
-        let mut request = Request::new(match &slot {
-            Some(slot) => OutBody::from_slot(slot, hint),
-            None => OutBody::empty(),
-        });
-        *request.method_mut() = parts.method.clone();
-        *request.uri_mut() = uri;
-        *request.headers_mut() = parts.headers.clone();
-        if !upstream.preserve_host {
-            request
-                .headers_mut()
-                .insert(http::header::HOST, member.host.clone());
-        }
-        let sent = tokio::time::timeout(upstream.timeout, upstream.client.request(request)).await;
-        let mut response = match sent {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => {
-                let unread = slot.as_ref().is_none_or(|s| !started(s));
-                let again = replayable && unread;
-                match classify(&error) {
+        let (mut response, conn) = match answer {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(failure)) => {
+                let again = outgoing.replayable && outgoing.unread();
+                match failure {
                     Failure::Connect { timed_out } => {
                         upstream.balancer.rest(in_flight.index);
                         failed = if timed_out {
@@ -223,7 +281,13 @@ pub async fn forward(
         let (mut head, body) = response.into_parts();
         strip_hop_by_hop(&mut head.headers, None);
         forward_response(&mut head.headers, head.version);
-        let body = UpstreamBody::new(body, in_flight, upstream.timeout);
+        let body = UpstreamBody::new(
+            body,
+            conn,
+            upstream.pool.clone(),
+            in_flight,
+            upstream.timeout,
+        );
         return Response::from_parts(head, ResponseBody::Proxied(Box::new(body)));
     }
 }

@@ -5,9 +5,10 @@
 
 pub mod balancer;
 pub mod body;
-pub mod client;
+pub mod connect;
 pub mod forward;
 pub mod headers;
+pub mod pool;
 pub mod upgrade;
 
 use std::io;
@@ -18,7 +19,8 @@ use http::uri::Scheme;
 
 use crate::config::UpstreamConfig;
 use balancer::Balancer;
-use client::UpstreamClient;
+use connect::Connector;
+use pool::Pool;
 
 pub use body::UpstreamBody;
 pub use forward::forward;
@@ -26,9 +28,8 @@ pub use forward::forward;
 /// One alias: its members, their pool and its settings.
 pub struct Upstream {
     pub name: String,
-    scheme: Scheme,
     balancer: Arc<Balancer>,
-    client: UpstreamClient,
+    pool: Arc<Pool>,
     timeout: Duration,
     preserve_host: bool,
 }
@@ -48,11 +49,11 @@ impl Upstream {
                     format!("alias {}: {e}", config.name),
                 )
             })?;
+        let pool = Pool::new(Connector::new(config)?, balancer.members.len());
         Ok(Upstream {
             name: config.name.clone(),
-            scheme,
             balancer: Arc::new(balancer),
-            client: client::build(config)?,
+            pool: Arc::new(pool),
             timeout: config.timeout,
             preserve_host: config.preserve_host,
         })
