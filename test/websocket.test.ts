@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
+import { constants as zlib, deflateRawSync, inflateRawSync } from 'node:zlib'
 import { connect as connectH2 } from 'node:http2'
 import type { Socket } from 'node:net'
 import { after, afterEach, before, describe, test } from 'node:test'
@@ -17,6 +18,7 @@ import express, { type Request } from 'express'
 import { WebSocket, type ClientOptions, type RawData } from 'ws'
 import type { IncomingMessage } from 'node:http'
 import type { EngineName, Skitai, SkitaiWebSocket } from '../ts/index.js'
+import { deflateAnswer } from '../ts/websocket/handshake.js'
 import { ENGINES, raw, responses, serve, signal, type Running } from './helpers.js'
 import { OP, RawWebSocket, wokenOrAfter, binary, close, cont, frame, handshakeRequest, parseHead, ping, pong, text, type Frame } from './ws-frames.js'
 
@@ -319,6 +321,7 @@ for (const engine of enginesUnderTest()) {
         )
         app.mount('/small', app.websocket({ maxMessageSize: 1024 }, echo))
         app.mount('/deflate', app.websocket({ deflate: true }, echo))
+        app.mount('/deflate-small', app.websocket({ deflate: true, maxMessageSize: 1024 }, echo))
         app.mount('/idle', app.websocket({ timeout: 0.5 }, echo))
         app.mount('/idle1', app.websocket({ timeout: 1 }, echo))
         app.mount('/pinger', app.websocket({ ping: 0.1 }, echo))
@@ -567,21 +570,98 @@ for (const engine of enginesUnderTest()) {
     })
 
     describe('permessage-deflate', () => {
-      test('negotiated only where the endpoint asks for it (the JS engine); messages intact either way', async () => {
+      test('negotiated only where the endpoint asks for it; messages intact either way', async () => {
         // The ws client offers permessage-deflate by default.
         const plain = await Client.open(`${wsUrl}/echo`)
         assert.equal(plain.ws.extensions, '', 'no extension unless the endpoint has deflate: true')
         plain.ws.close()
         const c = await Client.open(`${wsUrl}/deflate`)
-        if (engine === 'js') assert.match(c.ws.extensions, /permessage-deflate/)
+        assert.match(c.ws.extensions, /permessage-deflate/)
         const big = ascii(200 * 1024)
         c.ws.send(big)
         assert.equal(await c.nextText(), big)
         const bytes = pattern(100 * 1024, 1)
         c.ws.send(bytes)
         assert.ok(bytes.equals((await c.next()).data as Buffer))
+        // The client keeps its window from message to message (context takeover).
+        for (let i = 0; i < 20; i++) {
+          const message = `message ${i}: ${ascii(2048 + i * 97)}`
+          c.ws.send(message)
+          assert.equal(await c.nextText(), message)
+        }
         c.ws.close()
         await Promise.all([plain.waitClose(), c.waitClose()])
+      })
+    })
+
+    describe('permessage-deflate, frame by frame', () => {
+      const OFFER = { 'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits' }
+      /** `data` as a client compresses a message: raw deflate, sync flush, the tail left off. */
+      const deflated = (data: Buffer): Buffer => {
+        const out = deflateRawSync(data, { finishFlush: zlib.Z_SYNC_FLUSH })
+        return out.subarray(0, out.length - 4)
+      }
+      const TAIL = Buffer.from([0, 0, 0xff, 0xff])
+      const RSV1 = 0b100
+      /** A one-frame message's text, inflated if it came compressed. */
+      const plain = (f: Frame): string =>
+        (f.rsv === RSV1 ? inflateRawSync(Buffer.concat([f.payload, TAIL]), { finishFlush: zlib.Z_SYNC_FLUSH }) : f.payload).toString()
+
+      test('a compressed message in fragments comes back whole, and big answers go out compressed', async () => {
+        const ws = await rawOpen(server.port, '/deflate', OFFER)
+        assert.match(ws.headers['sec-websocket-extensions'] ?? '', /^permessage-deflate/)
+        const big = Buffer.from(ascii(50_000))
+        const packed = deflated(big)
+        const cut = Math.floor(packed.length / 2)
+        ws.send(text(packed.subarray(0, cut), { rsv: RSV1, fin: false }), ping('between'), cont(packed.subarray(cut)))
+        const frames: Frame[] = []
+        for (;;) {
+          const f = await ws.nextMessageFrame()
+          assert.notEqual(f.opcode, OP.CLOSE, `closed: ${ws.describe()}`)
+          frames.push(f)
+          if (f.fin) break
+        }
+        assert.equal(frames[0]!.opcode, OP.TEXT)
+        assert.equal(frames[0]!.rsv, RSV1, 'a message of 50 kB is sent compressed')
+        const answer = inflateRawSync(Buffer.concat([...frames.map((f) => f.payload), TAIL]), { finishFlush: zlib.Z_SYNC_FLUSH })
+        assert.ok(answer.equals(big), 'the message came back intact')
+        // A small compressed message (whether the answer is compressed is the server's choice).
+        ws.send(binary(deflated(Buffer.from('tiny')), { rsv: RSV1 }))
+        const small = await ws.nextMessageFrame()
+        assert.equal(small.opcode, OP.BINARY)
+        assert.equal(plain(small), 'tiny')
+        // Uncompressed messages still pass.
+        ws.send(text('plain'))
+        assert.equal(plain(await ws.nextMessageFrame()), 'plain')
+        ws.sendClose(1000)
+        assert.equal((await ws.closeFrame()).code, 1000)
+      })
+
+      for (const [name, frames, code] of [
+        ['data that is not deflate', [binary(Buffer.from([0xff, 0xff, 0xff, 0xff]), { rsv: RSV1 })], 1007],
+        ['RSV1 on a ping', [ping('x', { rsv: RSV1 })], 1002],
+        ['RSV1 on a continuation', [text(deflated(Buffer.from('ab')), { rsv: RSV1, fin: false }), cont(deflated(Buffer.from('cd')), { rsv: RSV1 })], 1002],
+      ] as const) {
+        test(`${name}: close ${code}`, async () => {
+          const ws = await rawOpen(server.port, '/deflate', OFFER)
+          ws.send(...frames)
+          await expectFailure(ws, code, name)
+        })
+      }
+
+      test('a message that inflates past maxMessageSize: close 1009', async () => {
+        const ws = await rawOpen(server.port, '/deflate-small', OFFER)
+        const bomb = deflated(Buffer.alloc(64 * 1024))
+        assert.ok(bomb.length < 1024, 'small on the wire')
+        ws.send(binary(bomb, { rsv: RSV1 }))
+        await expectFailure(ws, 1009, 'inflated past the limit')
+      })
+
+      test('without an offer, RSV1 is a protocol error (1002)', async () => {
+        const ws = await rawOpen(server.port, '/deflate')
+        assert.equal(ws.headers['sec-websocket-extensions'], undefined)
+        ws.send(text(deflated(Buffer.from('hello')), { rsv: RSV1 }))
+        await expectFailure(ws, 1002, 'RSV1 not negotiated')
       })
     })
 
@@ -1317,3 +1397,20 @@ for (const engine of enginesUnderTest()) {
     })
   })
 }
+
+describe('permessage-deflate offers (native engine answer)', () => {
+  test('the first offer with known, single parameters is taken; window limits below 15 for us are passed over', () => {
+    const ours = 'permessage-deflate; server_no_context_takeover'
+    assert.equal(deflateAnswer(undefined), undefined)
+    assert.equal(deflateAnswer('permessage-deflate'), ours)
+    assert.equal(deflateAnswer('permessage-deflate; client_max_window_bits'), ours)
+    assert.equal(deflateAnswer('permessage-deflate; client_max_window_bits=10; client_no_context_takeover'), ours)
+    assert.equal(deflateAnswer('permessage-deflate; server_max_window_bits=10'), undefined)
+    assert.equal(deflateAnswer('permessage-deflate; server_max_window_bits=10, permessage-deflate'), ours)
+    assert.equal(deflateAnswer('permessage-deflate; server_max_window_bits="15"'), ours)
+    assert.equal(deflateAnswer('permessage-deflate; mystery'), undefined)
+    assert.equal(deflateAnswer('permessage-deflate; server_no_context_takeover; server_no_context_takeover'), undefined)
+    assert.equal(deflateAnswer('permessage-deflate; client_max_window_bits=16'), undefined)
+    assert.equal(deflateAnswer('x-webkit-deflate-frame'), undefined)
+  })
+})

@@ -66,3 +66,44 @@ export function acceptKey(key: string): string {
     .update(key.trim() + GUID)
     .digest('base64')
 }
+
+/** `name=value`'s parts, the value unquoted; undefined for a bare name. */
+function parameter(text: string): [string, string | undefined] {
+  const eq = text.indexOf('=')
+  if (eq === -1) return [text.trim().toLowerCase(), undefined]
+  return [text.slice(0, eq).trim().toLowerCase(), text.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1')]
+}
+
+/**
+ * The answer to a client's permessage-deflate offers (RFC 7692 §5), or undefined
+ * to go without: the first offer the native engine can honour. Each message we send
+ * is compressed on its own (`server_no_context_takeover`) with a 32 KiB window, so an
+ * offer that limits our window below that is passed over; the client's window may be
+ * any size. Offers with unknown or repeated parameters are declined (§7).
+ */
+export function deflateAnswer(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined
+  for (const offer of header.split(',')) {
+    const [name = '', ...params] = offer.split(';')
+    if (name.trim().toLowerCase() !== 'permessage-deflate') continue
+    const seen = new Set<string>()
+    const acceptable = params.every((text) => {
+      const [key, value] = parameter(text)
+      if (seen.has(key)) return false
+      seen.add(key)
+      switch (key) {
+        case 'server_no_context_takeover':
+        case 'client_no_context_takeover':
+          return value === undefined
+        case 'server_max_window_bits':
+          return value === '15'
+        case 'client_max_window_bits':
+          return value === undefined || /^(8|9|1[0-5])$/.test(value)
+        default:
+          return false
+      }
+    })
+    if (acceptable) return 'permessage-deflate; server_no_context_takeover'
+  }
+  return undefined
+}

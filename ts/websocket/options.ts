@@ -17,7 +17,7 @@ export interface WebSocketOptions {
   ping?: number
   /** Bytes queued for sending past which `send` returns false until 'drain'. Default 1 MiB. */
   maxBuffered?: number
-  /** Negotiate permessage-deflate when the client offers it (the JS engine; see README). Default false. */
+  /** Negotiate permessage-deflate when the client offers it (messages of 1 KiB or more are sent compressed). Default false. */
   deflate?: boolean
 }
 

@@ -19,7 +19,7 @@ export interface AcceptSpec {
   ping: number
   /** Bytes queued for sending past which `send` reports backpressure. */
   maxBuffered: number
-  /** Offer permessage-deflate (engines that have it). */
+  /** Accept the client's permessage-deflate offer. */
   deflate: boolean
 }
 

@@ -86,6 +86,8 @@ pub struct WebSocketSpec {
     /// Between keep-alive pings; 0 = none.
     pub ping_ms: u32,
     pub max_buffered: f64,
+    /// permessage-deflate was negotiated in the 101's headers.
+    pub deflate: bool,
 }
 
 #[napi(object)]
@@ -452,6 +454,7 @@ impl NativeServer {
             idle: ms(socket.timeout_ms),
             ping: ms(socket.ping_ms),
             max_buffered: socket.max_buffered as usize,
+            deflate: socket.deflate,
         };
         self.bridge
             .accept_websocket(id as u64, &headers.0, settings)

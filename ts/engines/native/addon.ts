@@ -37,7 +37,7 @@ export interface NativeServer {
   endBatch(): void
   ack(id: number, bytes: number): void
   /** Answer request `id` (body kind 'u') with 101 and `headers`, and run it as a WebSocket. */
-  wsAccept(id: number, headers: string, socket: { maxMessageSize: number; timeoutMs: number; pingMs: number; maxBuffered: number }): boolean
+  wsAccept(id: number, headers: string, socket: { maxMessageSize: number; timeoutMs: number; pingMs: number; maxBuffered: number; deflate: boolean }): boolean
   /** Packed WebSocket sends (ts/engines/native/websocket.ts); the ids now over their limit. */
   wsSend(packed: Buffer): number[]
   /** HTTP/2 server push of `path` with request `id`'s response. */

@@ -3,7 +3,7 @@
  * with the batches (M, X, U records) and sends leave packed, every send of a
  * tick in one call (crates/core/src/websocket/outlets.rs has the layout).
  */
-import { acceptKey } from '../../websocket/handshake.js'
+import { acceptKey, deflateAnswer } from '../../websocket/handshake.js'
 import type { AcceptSpec, Transport, TransportEvents, Upgrade } from '../../websocket/transport.js'
 import type { NativeServer } from './addon.js'
 import type { NativeRequest } from './request.js'
@@ -36,6 +36,8 @@ export class NativeWebSockets {
       const key = req.headers['sec-websocket-key'] ?? ''
       let block = `upgrade\nwebsocket\nconnection\nUpgrade\nsec-websocket-accept\n${acceptKey(key)}\n`
       if (spec.protocol !== undefined) block += `sec-websocket-protocol\n${spec.protocol}\n`
+      const deflate = spec.deflate ? deflateAnswer(req.headers['sec-websocket-extensions']) : undefined
+      if (deflate !== undefined) block += `sec-websocket-extensions\n${deflate}\n`
       const id = req.id
       const transport = new NativeTransport(this, id, req.socket.remoteAddress, spec, events)
       // The headers set so far (by middleware, say) go out with the 101.
@@ -44,6 +46,7 @@ export class NativeWebSockets {
         timeoutMs: Math.round(spec.timeout * 1000),
         pingMs: Math.round(spec.ping * 1000),
         maxBuffered: spec.maxBuffered,
+        deflate: deflate !== undefined,
       })
       if (accepted) this.open.set(id, transport)
       // The client left before the answer: the socket reports it closed.

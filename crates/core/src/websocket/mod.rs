@@ -2,6 +2,7 @@
 //! connection runs the socket (`session`) once hyper hands it over, and JS's
 //! sends arrive packed, many per call (`outlets`).
 
+pub mod deflate;
 pub mod outlets;
 pub mod session;
 pub mod wire;
@@ -27,6 +28,8 @@ pub struct Settings {
     pub ping: Option<Duration>,
     /// Bytes queued for sending past which JS is told to wait for a drain.
     pub max_buffered: usize,
+    /// permessage-deflate was negotiated (see `deflate`).
+    pub deflate: bool,
 }
 
 /// Rides on the 101 response from the bridge to the connection, which runs the

@@ -20,8 +20,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
+use super::deflate::Inflating;
 use super::outlets::{Backlog, Outbound};
-use super::wire::{Wire, WireIo};
+use super::wire::{Reader, Wire, WireIo};
 use super::{Accepted, Settings, Start};
 use crate::bridge::Bridge;
 use crate::connection::ShutdownSignal;
@@ -117,7 +118,12 @@ pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
     };
     let (code, reason) = match parts {
         Some(parts) => {
-            let (wire, read) = Wire::new(parts.io.into_inner(), wake);
+            let (wire, read) = Wire::new(parts.io.into_inner(), wake, settings.deflate);
+            let read = if settings.deflate {
+                Reader::Inflating(Box::new(Inflating::new(read, settings.max_message)))
+            } else {
+                Reader::Plain(read)
+            };
             let config = WebSocketConfig::default()
                 .read_buffer_size(READ_CHUNK)
                 .max_message_size(Some(settings.max_message))
@@ -295,9 +301,8 @@ impl Session<'_> {
                 self.shutdown = true;
                 return None;
             }
-            // JS encodes strings as UTF-8; anything else is not text.
-            Outbound::Text(bytes) => Message::Text(Utf8Bytes::try_from(bytes).ok()?),
-            Outbound::Binary(bytes) => Message::Binary(bytes),
+            // Written through the wire (see `write`).
+            Outbound::Text(_) | Outbound::Binary(_) => return None,
             Outbound::Ping => Message::Ping(Bytes::new()),
             Outbound::Close(code, reason) => {
                 self.closing = Some(code);
@@ -322,7 +327,17 @@ impl Session<'_> {
             if out.from_js() {
                 self.backlog.dequeued(out.bytes());
             }
-            if let Some(message) = self.message(out) {
+            let data = match &out {
+                Outbound::Text(bytes) => Some((1, bytes)),
+                Outbound::Binary(bytes) => Some((2, bytes)),
+                _ => None,
+            };
+            if let Some((opcode, bytes)) = data {
+                // Framed (and compressed) as JS's direct sends are, behind them.
+                if self.closing.is_none() {
+                    self.wire.send(opcode, bytes);
+                }
+            } else if let Some(message) = self.message(out) {
                 if self.sink.feed(message).await.is_err() {
                     return false;
                 }

@@ -16,10 +16,14 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::deflate::{self, Inflating};
 use super::outlets::Outbound;
 
 pub struct Wire {
     stream: OwnedWriteHalf,
+    /// permessage-deflate was negotiated: data frames of THRESHOLD bytes or
+    /// more are sent compressed.
+    deflate: bool,
     out: Mutex<Out>,
     /// Wakes the session when bytes wait in `out`: it writes them as the socket
     /// takes them (a message on the queue it polls anyway, not one more waker).
@@ -36,10 +40,11 @@ struct Out {
     closed: bool,
 }
 
-/// A server frame's head (never masked): FIN, the opcode and the length.
-fn head(opcode: u8, len: usize) -> ([u8; 10], usize) {
+/// A server frame's head (never masked): FIN, RSV1 (compressed), the opcode
+/// and the length.
+fn head(opcode: u8, compressed: bool, len: usize) -> ([u8; 10], usize) {
     let mut head = [0u8; 10];
-    head[0] = 0x80 | opcode;
+    head[0] = 0x80 | if compressed { 0x40 } else { 0 } | opcode;
     let size = if len < 126 {
         head[1] = len as u8;
         2
@@ -60,10 +65,12 @@ impl Wire {
     pub fn new(
         stream: TcpStream,
         wake: mpsc::UnboundedSender<Outbound>,
+        deflate: bool,
     ) -> (Arc<Wire>, OwnedReadHalf) {
         let (read, stream) = stream.into_split();
         let wire = Arc::new(Wire {
             stream,
+            deflate,
             out: Mutex::default(),
             wake,
             sent: AtomicBool::new(false),
@@ -78,7 +85,10 @@ impl Wire {
     /// Write a data frame now, from any thread; what the socket does not take
     /// waits for the session. Returns the bytes left waiting.
     pub fn send(&self, opcode: u8, payload: &[u8]) -> usize {
-        let (head, size) = head(opcode, payload.len());
+        let compressed = (self.deflate && payload.len() >= deflate::THRESHOLD)
+            .then(|| deflate::compress(payload));
+        let payload = compressed.as_deref().unwrap_or(payload);
+        let (head, size) = head(opcode, compressed.is_some(), payload.len());
         let mut out = self.out();
         if out.closed {
             return out.pending.len();
@@ -140,11 +150,16 @@ impl Wire {
 }
 
 /// The socket as tungstenite's stream: reads from the read half (tokio's own
-/// reader, which skips the read that would only say "nothing more"), writes
-/// through the wire.
+/// reader, which skips the read that would only say "nothing more"), through
+/// the inflater when messages may come compressed; writes through the wire.
 pub struct WireIo {
     pub wire: Arc<Wire>,
-    pub read: OwnedReadHalf,
+    pub read: Reader,
+}
+
+pub enum Reader {
+    Plain(OwnedReadHalf),
+    Inflating(Box<Inflating>),
 }
 
 impl AsyncRead for WireIo {
@@ -153,7 +168,10 @@ impl AsyncRead for WireIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.read).poll_read(cx, buf)
+        match &mut self.read {
+            Reader::Plain(read) => Pin::new(read).poll_read(cx, buf),
+            Reader::Inflating(read) => Pin::new(read.as_mut()).poll_read(cx, buf),
+        }
     }
 }
 
@@ -188,12 +206,13 @@ mod tests {
 
     #[test]
     fn frame_heads_use_the_shortest_length() {
-        assert_eq!(&head(1, 5).0[..2], &[0x81, 5]);
-        assert_eq!(head(2, 126).1, 4);
-        assert_eq!(&head(2, 126).0[..4], &[0x82, 126, 0, 126]);
-        assert_eq!(head(2, 65536).1, 10);
+        assert_eq!(&head(1, false, 5).0[..2], &[0x81, 5]);
+        assert_eq!(&head(1, true, 5).0[..2], &[0xc1, 5]);
+        assert_eq!(head(2, false, 126).1, 4);
+        assert_eq!(&head(2, false, 126).0[..4], &[0x82, 126, 0, 126]);
+        assert_eq!(head(2, false, 65536).1, 10);
         assert_eq!(
-            &head(2, 65536).0[..10],
+            &head(2, false, 65536).0[..10],
             &[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]
         );
     }
