@@ -17,6 +17,7 @@ pub mod push;
 pub mod record;
 pub mod request_body;
 pub mod router;
+pub mod sched;
 pub mod server;
 pub mod service;
 pub mod shared_state;

@@ -179,6 +179,7 @@ impl Engine {
             // File reads and lookups hit the page cache; a few threads keep up, while
             // tokio's default of 512 let each hold its own allocator arena.
             .max_blocking_threads(BLOCKING_THREADS)
+            .on_thread_start(crate::sched::batch_class)
             .on_thread_park(move || parking.wake_if_due())
             .enable_all()
             .build()?;
@@ -213,6 +214,7 @@ impl Engine {
             std::thread::Builder::new()
                 .name("skitai-io".into())
                 .spawn(move || {
+                    crate::sched::batch_class();
                     runtime.block_on(async move {
                         let mut stopped = stopped;
                         tokio::select! {
