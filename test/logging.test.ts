@@ -121,17 +121,34 @@ for (const engine of ENGINES) {
         await res.body.text()
       })
       assert.match(combined[0]!, /^127\.0\.0\.1 - - \[\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET \/c HTTP\/1\.1" 200 11 "http:\/\/r\/" "ua"$/)
+      const agent = 'ua "quoted"\tand \\ back'
       const json = await logged(engine, 'json', async (url) => {
         const res = await request(`${url}/j?x=1`)
         await res.body.text()
+        const odd = await request(`${url}/"q"`, { headers: { 'user-agent': agent, referer: 'http://r/' } })
+        await odd.body.text()
       })
       const entry = JSON.parse(json[0]!) as Record<string, any>
+      assert.equal(entry.level, 30)
+      assert.equal(entry.pid, process.pid)
       assert.equal(entry.msg, 'request completed')
       assert.equal(entry.req.method, 'GET')
       assert.equal(entry.req.url, '/j?x=1')
+      assert.equal(entry.req.httpVersion, '1.1')
+      assert.equal(entry.req.remoteAddress, '127.0.0.1')
+      assert.match(entry.req.id, /^[0-9a-f]{16}-[0-9a-f]+$/)
+      assert.deepEqual(Object.keys(entry.req.headers), ['host'])
       assert.equal(entry.res.statusCode, 200)
+      assert.equal(entry.res.contentLength, 11)
+      assert.equal(entry.worker, 'W0')
       assert.equal(typeof entry.responseTime, 'number')
       assert.equal(typeof entry.time, 'number')
+      assert.equal(typeof entry.ltxn, 'number')
+      // Quotes, a tab and a backslash arrive escaped, and parse back as sent.
+      const odd = JSON.parse(json[1]!) as Record<string, any>
+      assert.equal(odd.req.headers['user-agent'], agent)
+      assert.equal(odd.req.headers.referer, 'http://r/')
+      assert.equal(odd.req.url, '/%22q%22')
     })
   })
 }
