@@ -177,9 +177,10 @@ impl Inflating {
                 .extend_from_slice(&self.input.split_to(head.size));
             return true;
         }
+        // The frame whole before inflating; memory grows as its bytes come, not
+        // at the word of a length in its head.
         let whole = head.size + head.length as usize;
         if self.input.len() < whole {
-            self.input.reserve(whole - self.input.len());
             return false;
         }
         let mut frame = self.input.split_to(whole);
