@@ -17,7 +17,7 @@ import { after, afterEach, before, describe, test } from 'node:test'
 import express, { type Request } from 'express'
 import { WebSocket, type ClientOptions, type RawData } from 'ws'
 import type { IncomingMessage } from 'node:http'
-import type { EngineName, Skitai, SkitaiWebSocket } from '../ts/index.js'
+import { browserUnavailable, findChromium, type EngineName, type Skitai, type SkitaiWebSocket } from '../ts/index.js'
 import { deflateAnswer } from '../ts/websocket/handshake.js'
 import { ENGINES, raw, responses, serve, signal, type Running } from './helpers.js'
 import { OP, RawWebSocket, wokenOrAfter, binary, close, cont, frame, handshakeRequest, parseHead, ping, pong, text, type Frame } from './ws-frames.js'
@@ -591,6 +591,41 @@ for (const engine of enginesUnderTest()) {
         }
         c.ws.close()
         await Promise.all([plain.waitClose(), c.waitClose()])
+      })
+    })
+
+    describe('permessage-deflate in a browser', () => {
+      test('Chromium negotiates it, and thirty compressed messages (its window kept between them) come back intact', { skip: browserUnavailable() }, async () => {
+        const { chromium } = await import('playwright-core')
+        // Containers give /dev/shm 64 MiB, which Chromium outgrows.
+        const browser = await chromium.launch({ executablePath: findChromium(), args: ['--disable-dev-shm-usage'] })
+        try {
+          const page = await browser.newPage()
+          const result = await page.evaluate(async (url) => {
+            const ws = new WebSocket(url)
+            await new Promise((resolve, reject) => {
+              ws.onopen = resolve
+              ws.onerror = reject
+            })
+            const sent: string[] = []
+            const got: string[] = []
+            ws.onmessage = (e) => got.push(String(e.data))
+            for (let i = 0; i < 30; i++) {
+              const message = `message ${i}: ${'abcdefgh'.repeat(200 + i * 50)}`
+              sent.push(message)
+              ws.send(message)
+            }
+            const deadline = Date.now() + 10_000
+            while (got.length < sent.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+            ws.close()
+            return { extensions: ws.extensions, received: got.length, intact: got.every((m, i) => m === sent[i]) }
+          }, `${wsUrl}/deflate`)
+          assert.match(result.extensions, /^permessage-deflate/)
+          assert.equal(result.received, 30)
+          assert.ok(result.intact, 'every echo equals what was sent')
+        } finally {
+          await browser.close()
+        }
       })
     })
 
