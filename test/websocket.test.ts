@@ -684,6 +684,20 @@ for (const engine of enginesUnderTest()) {
         })
       }
 
+      test('a compressed message that ends a few bytes under maxMessageSize comes back', async () => {
+        const ws = await rawOpen(server.port, '/deflate-small', OFFER)
+        const message = ascii(1020)
+        const packed = deflated(Buffer.from(message))
+        const half = Math.floor(packed.length / 2)
+        // The last fragment is empty: inflated with 4 bytes of room left.
+        ws.send(text(packed.subarray(0, half), { rsv: RSV1, fin: false }), cont(packed.subarray(half), { fin: false }), cont(Buffer.alloc(0)))
+        const f = await ws.nextMessageFrame()
+        assert.notEqual(f.opcode, OP.CLOSE, `closed: ${ws.describe()}`)
+        assert.equal(plain(f), message)
+        ws.sendClose(1000)
+        assert.equal((await ws.closeFrame()).code, 1000)
+      })
+
       test('a message that inflates past maxMessageSize: close 1009', async () => {
         const ws = await rawOpen(server.port, '/deflate-small', OFFER)
         const bomb = deflated(Buffer.alloc(64 * 1024))

@@ -15,7 +15,6 @@ use std::task::{ready, Context, Poll};
 use bytes::{Buf, BufMut, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::net::tcp::OwnedReadHalf;
 
 /// Messages shorter than this go uncompressed (what `ws` does by default).
 pub const THRESHOLD: usize = 1024;
@@ -54,8 +53,8 @@ pub fn compress(payload: &[u8]) -> Vec<u8> {
 
 /// The socket's read half as tungstenite should see it: compressed messages
 /// inflated, everything else as it came.
-pub struct Inflating {
-    read: OwnedReadHalf,
+pub struct Inflating<R> {
+    read: R,
     /// Read from the socket, not yet looked at.
     input: BytesMut,
     /// Ready for tungstenite.
@@ -125,8 +124,8 @@ fn put_head(out: &mut BytesMut, fin: bool, opcode: u8, length: u64) {
     out.put_u32(0);
 }
 
-impl Inflating {
-    pub fn new(read: OwnedReadHalf, max_message: usize) -> Inflating {
+impl<R> Inflating<R> {
+    pub fn new(read: R, max_message: usize) -> Inflating<R> {
         Inflating {
             read,
             input: BytesMut::new(),
@@ -219,7 +218,7 @@ impl Inflating {
             .inflater
             .get_or_insert_with(|| Box::new(Decompress::new(false)));
         let room = self.max_message - self.message;
-        let mut out = Vec::with_capacity((payload.len() * 4).clamp(64, room + 1));
+        let mut out = Vec::with_capacity((payload.len() * 4).max(64).min(room + 1));
         let tail: &[u8] = if fin { &TAIL } else { &[] };
         let mut ended = false;
         for mut input in [payload, tail] {
@@ -260,7 +259,7 @@ impl Inflating {
     }
 }
 
-impl AsyncRead for Inflating {
+impl<R: AsyncRead + Unpin> AsyncRead for Inflating<R> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -313,6 +312,121 @@ mod tests {
         d.decompress_vec(&TAIL, &mut out, FlushDecompress::Sync)
             .unwrap();
         assert_eq!(out, text.as_bytes());
+    }
+
+    /// A client frame: masked with a fixed key.
+    fn client_frame(fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let key = [0x11, 0x22, 0x33, 0x44];
+        let mut out = BytesMut::new();
+        put_head(&mut out, fin, opcode, payload.len() as u64);
+        out[0] |= if rsv1 { RSV1 } else { 0 };
+        let at = out.len() - 4;
+        out[at..].copy_from_slice(&key);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
+        out.to_vec()
+    }
+
+    /// What tungstenite would read, given `wire` from the client.
+    fn inflated(wire: Vec<u8>, max_message: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let mut reader = Inflating::new(&wire[..], max_message);
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out).await.unwrap();
+            out
+        })
+    }
+
+    /// The frames in `bytes`: (fin, rsv1, opcode, unmasked payload).
+    fn frames(mut bytes: &[u8]) -> Vec<(bool, bool, u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(head) = parse_head(bytes) {
+            let end = (head.size as u64 + head.length).min(bytes.len() as u64) as usize;
+            let mut payload = bytes[head.size..end].to_vec();
+            if let Some(key) = head.mask {
+                for (i, b) in payload.iter_mut().enumerate() {
+                    *b ^= key[i & 3];
+                }
+            }
+            out.push((head.fin, head.rsv1, head.opcode, payload));
+            bytes = &bytes[end..];
+        }
+        out
+    }
+
+    #[test]
+    fn fragments_inflate_to_plain_frames_up_to_a_limit_with_little_room_left() {
+        let message = format!("{}x", "a".repeat(1000));
+        let packed = compress(message.as_bytes());
+        let (one, two) = packed.split_at(packed.len() / 2);
+        let mut wire = client_frame(false, true, 1, one);
+        wire.extend(client_frame(false, false, 9, b"ping"));
+        wire.extend(client_frame(false, false, 0, two));
+        // An empty last fragment: inflated (with the tail) when 9 bytes of room are left.
+        wire.extend(client_frame(true, false, 0, b""));
+        let got = frames(&inflated(wire, 1010));
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert!(got.iter().all(|(_, rsv1, _, _)| !rsv1), "RSV1 cleared");
+        assert_eq!(got[1], (false, false, 9, b"ping".to_vec()));
+        let text: Vec<u8> = [&got[0].3[..], &got[2].3[..], &got[3].3[..]].concat();
+        assert_eq!(text, message.into_bytes());
+        assert!(got[3].0, "the last fragment keeps FIN");
+    }
+
+    #[test]
+    fn past_the_limit_or_not_deflate_the_stream_ends_in_a_frame_tungstenite_refuses() {
+        let bomb = compress(&vec![0u8; 100_000]);
+        let out = inflated(client_frame(true, true, 2, &bomb), 1000);
+        let head = parse_head(&out).unwrap();
+        assert_eq!(
+            head.length, 1001,
+            "a frame just over the limit: tungstenite answers 1009"
+        );
+        assert_eq!(out.len(), head.size, "and nothing after its head");
+        let got = frames(&inflated(client_frame(true, true, 1, &[0xff; 8]), 1000));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].2, 8, "a close frame");
+        assert_eq!(&got[0].3[..2], &1007u16.to_be_bytes());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_or_hang() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let valid = client_frame(
+            true,
+            true,
+            1,
+            &compress("hello hello hello".repeat(9).as_bytes()),
+        );
+        for round in 0..400 {
+            let mut wire = Vec::new();
+            for _ in 0..(next() % 6) {
+                match next() % 3 {
+                    0 => wire.extend(&valid),
+                    1 => {
+                        let len = (next() % 300) as usize;
+                        wire.extend((0..len).map(|_| next() as u8));
+                    }
+                    _ => {
+                        let mut bent = valid.clone();
+                        let at = (next() as usize) % bent.len();
+                        bent[at] ^= (next() as u8) | 1;
+                        wire.extend(bent);
+                    }
+                }
+            }
+            let max = [16, 100, 1 << 20][round % 3];
+            let _ = inflated(wire, max);
+        }
     }
 
     #[test]

@@ -159,7 +159,7 @@ pub struct WireIo {
 
 pub enum Reader {
     Plain(OwnedReadHalf),
-    Inflating(Box<Inflating>),
+    Inflating(Box<Inflating<OwnedReadHalf>>),
 }
 
 impl AsyncRead for WireIo {
