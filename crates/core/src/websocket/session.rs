@@ -110,6 +110,7 @@ pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
         backlog,
     } = start;
     let (id, bridge) = (handoff.id, &handoff.bridge);
+    let report = CloseReport { bridge, id };
     // The connection's own socket (what the connection served), so that JS can
     // write to it directly; bytes hyper read past the handshake go first.
     let parts = match upgrade.await.map(|u| u.downcast::<TokioIo<TcpStream>>()) {
@@ -154,8 +155,33 @@ pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
         }
         None => (ABNORMAL, Bytes::new()),
     };
-    bridge.outlets.close(id);
-    bridge.emit(|b| record::ws_closed(b, id, code, reason));
+    report.closed(code, reason);
+}
+
+/// Tells JS how the socket closed, exactly once: with the session's code, or
+/// 1006 if the session ended any other way (unwound by a bug), so that JS never
+/// keeps a socket that is gone.
+struct CloseReport<'a> {
+    bridge: &'a Arc<Bridge>,
+    id: u64,
+}
+
+impl CloseReport<'_> {
+    fn closed(self, code: u16, reason: Bytes) {
+        let (bridge, id) = (self.bridge, self.id);
+        std::mem::forget(self);
+        bridge.outlets.close(id);
+        bridge.emit(|b| record::ws_closed(b, id, code, reason));
+    }
+}
+
+impl Drop for CloseReport<'_> {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.bridge.outlets.close(id);
+        self.bridge
+            .emit(|b| record::ws_closed(b, id, ABNORMAL, Bytes::new()));
+    }
 }
 
 struct Session<'a> {
