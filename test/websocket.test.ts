@@ -46,6 +46,8 @@ function pattern(size: number, seed = 0): Buffer {
 
 /** ASCII text of `size` bytes. */
 const ascii = (size: number): string => 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(Math.ceil(size / 36) + 1).slice(0, size)
+/** Big enough to be compressed away from the thread that sends it (the native engine). */
+const BURST = ascii(3 * 1024 * 1024)
 
 /** Reject when `promise` takes longer than `ms`. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -322,6 +324,19 @@ for (const engine of enginesUnderTest()) {
         app.mount('/small', app.websocket({ maxMessageSize: 1024 }, echo))
         app.mount('/deflate', app.websocket({ deflate: true }, echo))
         app.mount('/deflate-small', app.websocket({ deflate: true, maxMessageSize: 1024 }, echo))
+        app.mount(
+          '/deflate-burst',
+          app.websocket(
+            { deflate: true },
+            {
+              message(ws) {
+                ws.send(BURST)
+                ws.send('small-1')
+                ws.send(Buffer.from('small-2'))
+              },
+            },
+          ),
+        )
         app.mount('/idle', app.websocket({ timeout: 0.5 }, echo))
         app.mount('/idle1', app.websocket({ timeout: 1 }, echo))
         app.mount('/pinger', app.websocket({ ping: 0.1 }, echo))
@@ -591,6 +606,19 @@ for (const engine of enginesUnderTest()) {
         }
         c.ws.close()
         await Promise.all([plain.waitClose(), c.waitClose()])
+      })
+
+      test('a big compressed send keeps the sends after it behind it', async () => {
+        const c = await Client.open(`${wsUrl}/deflate-burst`)
+        assert.match(c.ws.extensions, /permessage-deflate/)
+        for (let round = 0; round < 3; round++) {
+          c.ws.send('go')
+          assert.equal(await c.nextText(), BURST)
+          assert.equal(await c.nextText(), 'small-1')
+          assert.deepEqual(await c.next(), { data: Buffer.from('small-2'), isBinary: true })
+        }
+        c.ws.close()
+        await c.waitClose()
       })
     })
 

@@ -154,7 +154,7 @@ class JsTransport implements Transport {
    * The socket's own 'drain' comes only past its 16 KiB mark; an empty write's
    * callback runs once everything before it is written, whatever the limit.
    */
-  private watchDrain(): void {
+  private readonly watchDrain = (): void => {
     this.socket.write(EMPTY, this.written)
   }
 
@@ -166,7 +166,11 @@ class JsTransport implements Transport {
       this.overLimit = false
       this.events.drain()
     } else if (ws.readyState === ws.OPEN) {
-      this.watchDrain()
+      // Still over. Bytes in the socket: the next empty write waits for them. None:
+      // ws is still compressing the rest, and an empty write would come back at once,
+      // again and again, starving the event loop that compression reports through.
+      if (this.socket.writableLength > 0) this.watchDrain()
+      else setTimeout(this.watchDrain, 1).unref()
     }
   }
 

@@ -18,6 +18,9 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 /// Messages shorter than this go uncompressed (what `ws` does by default).
 pub const THRESHOLD: usize = 1024;
+/// Messages this long or longer are compressed on the blocking pool, so that
+/// neither the JS thread nor an engine thread stalls on them.
+pub const OFF_THREAD: usize = 64 * 1024;
 /// What a sync flush ends with; left off on the wire (RFC 7692 §7.2.1).
 const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 const RSV1: u8 = 0x40;

@@ -93,7 +93,7 @@ impl Backlog {
     /// before it. None: it must be queued.
     fn write_now(&self, opcode: u8, payload: &[u8]) -> Option<bool> {
         let wire = self.wire.get()?;
-        if self.records.load(Ordering::Acquire) > 0 {
+        if self.records.load(Ordering::Acquire) > 0 || wire.compresses_off_thread(payload.len()) {
             return None;
         }
         let waiting = wire.send(opcode, payload);

@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use super::deflate::Inflating;
+use super::deflate::{self, Inflating};
 use super::outlets::{Backlog, Outbound};
 use super::wire::{Reader, Wire, WireIo};
 use super::{Accepted, Settings, Start};
@@ -359,9 +359,9 @@ impl Session<'_> {
                 _ => None,
             };
             if let Some((opcode, bytes)) = data {
-                // Framed (and compressed) as JS's direct sends are, behind them.
-                if self.closing.is_none() {
-                    self.wire.send(opcode, bytes);
+                // Nothing after our close frame.
+                if self.closing.is_none() && !self.send_data(opcode, bytes).await {
+                    return false;
                 }
             } else if let Some(message) = self.message(out) {
                 if self.sink.feed(message).await.is_err() {
@@ -371,6 +371,24 @@ impl Session<'_> {
             next = outbound.try_recv().ok();
         }
         self.flush().await
+    }
+
+    /// A data frame from the queue, framed (and compressed) as JS's direct
+    /// sends are, behind them. False when the compression task failed.
+    async fn send_data(&self, opcode: u8, bytes: &Bytes) -> bool {
+        if !self.wire.compresses_off_thread(bytes.len()) {
+            self.wire.send(opcode, bytes);
+            return true;
+        }
+        // What comes after it waits in the queue meanwhile: order is kept.
+        let bytes = bytes.clone();
+        match tokio::task::spawn_blocking(move || deflate::compress(&bytes)).await {
+            Ok(packed) => {
+                self.wire.send_deflated(opcode, &packed);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Write what waits in the wire; tell JS if it may send again. False when

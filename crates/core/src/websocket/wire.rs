@@ -82,13 +82,32 @@ impl Wire {
         self.out.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Write a data frame now, from any thread; what the socket does not take
-    /// waits for the session. Returns the bytes left waiting.
+    /// Write a data frame now, from any thread, compressed if it is worth it
+    /// (callers hand messages `compresses_off_thread` to `send_deflated`); what
+    /// the socket does not take waits for the session. Returns the bytes left
+    /// waiting.
     pub fn send(&self, opcode: u8, payload: &[u8]) -> usize {
-        let compressed = (self.deflate && payload.len() >= deflate::THRESHOLD)
-            .then(|| deflate::compress(payload));
-        let payload = compressed.as_deref().unwrap_or(payload);
-        let (head, size) = head(opcode, compressed.is_some(), payload.len());
+        match (self.deflate && payload.len() >= deflate::THRESHOLD)
+            .then(|| deflate::compress(payload))
+        {
+            Some(packed) => self.frame(opcode, true, &packed),
+            None => self.frame(opcode, false, payload),
+        }
+    }
+
+    /// A message too big to compress where it is sent (the JS thread, an
+    /// engine thread): the session compresses it on the blocking pool.
+    pub fn compresses_off_thread(&self, len: usize) -> bool {
+        self.deflate && len >= deflate::OFF_THREAD
+    }
+
+    /// Write a data frame whose payload is already deflated.
+    pub fn send_deflated(&self, opcode: u8, packed: &[u8]) -> usize {
+        self.frame(opcode, true, packed)
+    }
+
+    fn frame(&self, opcode: u8, compressed: bool, payload: &[u8]) -> usize {
+        let (head, size) = head(opcode, compressed, payload.len());
         let mut out = self.out();
         if out.closed {
             return out.pending.len();
