@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import { listElements, listHas } from '../header-list.js'
 
 /** Fields of one connection (RFC 9110 §7.6.1, and RFC 2616's list). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
@@ -6,16 +7,14 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 /** The Upgrade value of a request (or 101) switching protocols, else undefined. */
 export function upgradeAsked(headers: IncomingHttpHeaders): string | undefined {
   const upgrade = headers.upgrade
-  const connection = headers.connection
-  if (upgrade === undefined || connection === undefined) return undefined
-  return connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade') ? upgrade : undefined
+  return upgrade !== undefined && listHas(headers.connection, 'upgrade') ? upgrade : undefined
 }
 
 function named(rawHeaders: readonly string[]): Set<string> {
   const out = new Set<string>()
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     if (rawHeaders[i]!.toLowerCase() === 'connection') {
-      for (const t of rawHeaders[i + 1]!.split(',')) out.add(t.trim().toLowerCase())
+      for (const t of listElements(rawHeaders[i + 1]!)) out.add(t.toLowerCase())
     }
   }
   return out

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import { listElements, listHas } from '../header-list.js'
 import type { ResolvedOptions } from './options.js'
 
 export interface Refusal {
@@ -14,18 +15,14 @@ export interface Refusal {
 
 const VERSION_HEADERS = { upgrade: 'websocket', 'sec-websocket-version': '13' }
 
-function hasToken(value: string | undefined, token: string): boolean {
-  return value !== undefined && value.split(',').some((t) => t.trim().toLowerCase() === token)
-}
-
 /** Why `req` cannot be upgraded, or undefined when it can. */
 export function refusal(req: IncomingMessage, options: ResolvedOptions): Refusal | undefined {
   const h = req.headers
-  if (!hasToken(h.upgrade, 'websocket')) {
+  if (!listHas(h.upgrade, 'websocket')) {
     return { status: 426, message: 'This endpoint speaks WebSocket: send Upgrade: websocket', headers: VERSION_HEADERS }
   }
   if (req.method !== 'GET') return { status: 400, message: `A WebSocket handshake is a GET, not ${req.method}` }
-  if (!hasToken(h.connection, 'upgrade')) return { status: 400, message: 'A WebSocket handshake needs Connection: Upgrade' }
+  if (!listHas(h.connection, 'upgrade')) return { status: 400, message: 'A WebSocket handshake needs Connection: Upgrade' }
   if (h['sec-websocket-version'] !== '13') {
     return { status: 426, message: 'Unsupported Sec-WebSocket-Version: this server speaks 13', headers: VERSION_HEADERS }
   }
@@ -52,10 +49,7 @@ export function chooseProtocol(req: IncomingMessage, options: ResolvedOptions): 
 function offeredProtocols(headers: IncomingHttpHeaders): string[] {
   const value = headers['sec-websocket-protocol']
   if (value === undefined) return []
-  return value
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '')
+  return listElements(value).filter((p) => p !== '')
 }
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'

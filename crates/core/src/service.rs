@@ -75,7 +75,7 @@ async fn to_group(
     let html = wants_html(req.headers());
     match (group.app, &group.proxy) {
         (Some(handler), _) => dispatch::to_js(shared, peer, handler, req, html).await,
-        (None, Some(route)) => crate::proxy::forward(route, &group.prefix, peer, req).await,
+        (None, Some(route)) => crate::proxy::forward(route, &group.prefix, peer, req, html).await,
         // Only directories here, and none had the file.
         (None, None) if readable => error_response(StatusCode::NOT_FOUND, html),
         (None, None) => {

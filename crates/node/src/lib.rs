@@ -231,11 +231,10 @@ struct Utf8Text(Vec<u8>);
 
 impl ToNapiValue for Utf8Text {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        let mut out = ptr::null_mut();
         if val.0.is_empty() {
-            check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?;
-            return Ok(out);
+            return unsafe { undefined(env) };
         }
+        let mut out = ptr::null_mut();
         check_status!(
             unsafe {
                 sys::napi_create_string_utf8(
@@ -256,25 +255,10 @@ struct OneBuffer(Vec<u8>);
 
 impl ToNapiValue for OneBuffer {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        let mut out = ptr::null_mut();
         if val.0.is_empty() {
-            check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?;
-            return Ok(out);
+            return unsafe { undefined(env) };
         }
-        let mut data = ptr::null_mut();
-        check_status!(
-            unsafe {
-                sys::napi_create_buffer_copy(
-                    env,
-                    val.0.len(),
-                    val.0.as_ptr().cast(),
-                    &mut data,
-                    &mut out,
-                )
-            },
-            "copy WebSocket messages into a Buffer"
-        )?;
-        Ok(out)
+        unsafe { buffer_copy(env, &val.0, "copy WebSocket messages into a Buffer") }
     }
 }
 
@@ -283,31 +267,43 @@ struct BufferList(Vec<Bytes>);
 
 impl ToNapiValue for BufferList {
     unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
-        let mut out = ptr::null_mut();
         if val.0.is_empty() {
-            check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?;
-            return Ok(out);
+            return unsafe { undefined(env) };
         }
+        let mut out = ptr::null_mut();
         check_status!(unsafe { sys::napi_create_array_with_length(env, val.0.len(), &mut out) })?;
         for (i, bytes) in val.0.iter().enumerate() {
-            let mut buffer = ptr::null_mut();
-            let mut data = ptr::null_mut();
-            check_status!(
-                unsafe {
-                    sys::napi_create_buffer_copy(
-                        env,
-                        bytes.len(),
-                        bytes.as_ptr().cast(),
-                        &mut data,
-                        &mut buffer,
-                    )
-                },
-                "copy body into a Buffer"
-            )?;
+            let buffer = unsafe { buffer_copy(env, bytes, "copy body into a Buffer") }?;
             check_status!(unsafe { sys::napi_set_element(env, out, i as u32, buffer) })?;
         }
         Ok(out)
     }
+}
+
+/// `undefined`: what a batch part with nothing in it is handed over as.
+unsafe fn undefined(env: sys::napi_env) -> Result<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    check_status!(unsafe { sys::napi_get_undefined(env, &mut out) })?;
+    Ok(out)
+}
+
+/// A JS-owned Buffer with a copy of `bytes`.
+unsafe fn buffer_copy(env: sys::napi_env, bytes: &[u8], what: &str) -> Result<sys::napi_value> {
+    let (mut out, mut data) = (ptr::null_mut(), ptr::null_mut());
+    check_status!(
+        unsafe {
+            sys::napi_create_buffer_copy(
+                env,
+                bytes.len(),
+                bytes.as_ptr().cast(),
+                &mut data,
+                &mut out,
+            )
+        },
+        "{}",
+        what
+    )?;
+    Ok(out)
 }
 
 fn body_bytes(body: Option<Either<String, &[u8]>>) -> Bytes {

@@ -40,7 +40,8 @@ export class NativeWebSockets {
       if (deflate !== undefined) block += `sec-websocket-extensions\n${deflate}\n`
       const id = req.id
       const transport = new NativeTransport(this, id, req.socket.remoteAddress, spec, events)
-      // The headers set so far (by middleware, say) go out with the 101.
+      // The headers set so far (by middleware, say) go out with the 101. Called through
+      // the prototype: Express swaps `res`'s prototype for its own.
       const accepted = this.native.wsAccept(id, block + NativeResponse.prototype.upgraded.call(res), {
         maxMessageSize: spec.maxMessageSize,
         timeoutMs: Math.round(spec.timeout * 1000),

@@ -33,11 +33,10 @@ pub struct Connector {
     timeout: Duration,
 }
 
-/// Why a connection could not be opened.
+/// A connection could not be opened; `timed_out` decides between 504 and 502.
 #[derive(Debug)]
 pub struct ConnectError {
     pub timed_out: bool,
-    pub error: io::Error,
 }
 
 fn invalid(message: String) -> io::Error {
@@ -88,12 +87,8 @@ impl Connector {
         match tokio::time::timeout(self.timeout, self.open(authority)).await {
             Ok(result) => result.map_err(|error| ConnectError {
                 timed_out: error.kind() == io::ErrorKind::TimedOut,
-                error,
             }),
-            Err(_) => Err(ConnectError {
-                timed_out: true,
-                error: io::Error::new(io::ErrorKind::TimedOut, "connect timed out"),
-            }),
+            Err(_) => Err(ConnectError { timed_out: true }),
         }
     }
 

@@ -25,7 +25,7 @@ use super::pool::{Conn, ExchangeError};
 use super::upgrade::tunnel;
 use super::{ProxyRoute, Upstream};
 use crate::body::ResponseBody;
-use crate::error_page::{error_response, wants_html};
+use crate::error_page::error_response;
 
 /// RFC 9110 §9.2.2.
 fn idempotent(method: &Method) -> bool {
@@ -44,7 +44,7 @@ fn member_path(route: &ProxyRoute, prefix: &str, uri: &Uri) -> Option<PathAndQue
     } else {
         path.get(prefix.len()..).unwrap_or("")
     };
-    if route.path.is_empty() && rest.starts_with('/') && prefix == "/" {
+    if prefix == "/" && route.path.is_empty() {
         return uri.path_and_query().cloned();
     }
     let query = uri.query();
@@ -187,14 +187,15 @@ async fn attempt_upgrade(
         .map_err(|e| classify(&ExchangeError::Http(e)))
 }
 
+/// `html`: error pages as HTML (the client asked for it), else JSON.
 pub async fn forward(
     route: &ProxyRoute,
     prefix: &str,
     peer: &Bytes,
     req: Request<crate::incoming::Incoming>,
+    html: bool,
 ) -> Response<ResponseBody> {
     let upstream = &route.upstream;
-    let html = wants_html(req.headers());
     let (mut parts, body) = req.into_parts();
     let Some(path) = member_path(route, prefix, &parts.uri) else {
         return error_response(StatusCode::BAD_REQUEST, html);
@@ -209,7 +210,7 @@ pub async fn forward(
         .as_ref()
         .and_then(|_| parts.extensions.remove::<OnUpgrade>());
     strip_hop_by_hop(&mut parts.headers, upgrade);
-    forward_request(&mut parts.headers, parts.version, client_ip(peer), None);
+    forward_request(&mut parts.headers, parts.version, client_ip(peer));
 
     let hint = body.size_hint();
     let slot: Option<BodySlot> = (!body.is_end_stream()).then(|| Arc::new(Mutex::new(Some(body))));

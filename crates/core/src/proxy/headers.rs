@@ -91,14 +91,9 @@ fn append(headers: &mut HeaderMap, name: &HeaderName, entry: &[u8]) {
     }
 }
 
-/// The request on its way up: the forwarding fields, `Via`, and `Host` set to
-/// `member_host` (None keeps the client's). `client_ip`: the peer's address as text.
-pub fn forward_request(
-    headers: &mut HeaderMap,
-    version: Version,
-    client_ip: &[u8],
-    member_host: Option<&HeaderValue>,
-) {
+/// The request on its way up: the forwarding fields and `Via` (`Host` is set
+/// per member, by each attempt). `client_ip`: the peer's address as text.
+pub fn forward_request(headers: &mut HeaderMap, version: Version, client_ip: &[u8]) {
     append(headers, &X_FORWARDED_FOR, client_ip);
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
     if let Some(host) = headers.get(header::HOST).cloned() {
@@ -107,9 +102,6 @@ pub fn forward_request(
     append(headers, &header::VIA, via_entry(version));
     // Answered at this hop (hyper sends `100 Continue` when the body is read).
     headers.remove(header::EXPECT);
-    if let Some(host) = member_host {
-        headers.insert(header::HOST, host.clone());
-    }
 }
 
 /// The response on its way down: `Via`, and the engine's own `Server`.
@@ -168,16 +160,15 @@ mod tests {
         h.append(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.7"));
         h.append(&X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
         h.insert(header::VIA, HeaderValue::from_static("1.1 edge"));
-        let member = HeaderValue::from_static("10.0.0.5:8080");
-        forward_request(&mut h, Version::HTTP_11, b"127.0.0.1", Some(&member));
+        forward_request(&mut h, Version::HTTP_11, b"127.0.0.1");
         assert_eq!(h[&X_FORWARDED_FOR], "203.0.113.7, 10.0.0.1, 127.0.0.1");
         assert_eq!(h[&X_FORWARDED_PROTO], "http");
         assert_eq!(h[&X_FORWARDED_HOST], "front.example");
         assert_eq!(h[header::VIA], "1.1 edge, 1.1 skitai");
-        assert_eq!(h[header::HOST], "10.0.0.5:8080");
+        assert_eq!(h[header::HOST], "front.example");
         let mut h2 = HeaderMap::new();
         h2.insert(header::HOST, HeaderValue::from_static("front.example"));
-        forward_request(&mut h2, Version::HTTP_2, b"::1", None);
+        forward_request(&mut h2, Version::HTTP_2, b"::1");
         assert_eq!(h2[&X_FORWARDED_FOR], "::1");
         assert_eq!(h2[header::VIA], "2.0 skitai");
         assert_eq!(h2[header::HOST], "front.example");

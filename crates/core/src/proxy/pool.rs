@@ -138,13 +138,9 @@ impl Pool {
     /// A new connection to `member`, ready for a request.
     pub async fn connect(&self, authority: &Authority) -> Result<Conn, ConnectError> {
         let stream = self.connector.connect(authority).await?;
-        let (send, driver) =
-            http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| ConnectError {
-                    timed_out: false,
-                    error: std::io::Error::other(e),
-                })?;
+        let (send, driver) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| ConnectError { timed_out: false })?;
         Ok(Conn {
             send,
             driver,

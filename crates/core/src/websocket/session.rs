@@ -316,7 +316,8 @@ impl Session<'_> {
         let _ = tokio::time::timeout(CLOSE_WAIT, self.sink.send(Message::Close(Some(frame)))).await;
     }
 
-    /// What to send for one of JS's records; nothing after our close frame.
+    /// What tungstenite sends for one of JS's control records (data goes
+    /// through `send_data`); nothing after our close frame.
     fn message(&mut self, out: Outbound) -> Option<Message> {
         if self.closing.is_some() {
             return None;
@@ -327,7 +328,6 @@ impl Session<'_> {
                 self.shutdown = true;
                 return None;
             }
-            // Written through the wire (see `write`).
             Outbound::Text(_) | Outbound::Binary(_) => return None,
             Outbound::Ping => Message::Ping(Bytes::new()),
             Outbound::Close(code, reason) => {
@@ -353,20 +353,16 @@ impl Session<'_> {
             if out.from_js() {
                 self.backlog.dequeued(out.bytes());
             }
-            let data = match &out {
-                Outbound::Text(bytes) => Some((1, bytes)),
-                Outbound::Binary(bytes) => Some((2, bytes)),
-                _ => None,
+            let sent = match out {
+                Outbound::Text(bytes) => self.send_data(1, bytes).await,
+                Outbound::Binary(bytes) => self.send_data(2, bytes).await,
+                control => match self.message(control) {
+                    Some(message) => self.sink.feed(message).await.is_ok(),
+                    None => true,
+                },
             };
-            if let Some((opcode, bytes)) = data {
-                // Nothing after our close frame.
-                if self.closing.is_none() && !self.send_data(opcode, bytes).await {
-                    return false;
-                }
-            } else if let Some(message) = self.message(out) {
-                if self.sink.feed(message).await.is_err() {
-                    return false;
-                }
+            if !sent {
+                return false;
             }
             next = outbound.try_recv().ok();
         }
@@ -374,14 +370,17 @@ impl Session<'_> {
     }
 
     /// A data frame from the queue, framed (and compressed) as JS's direct
-    /// sends are, behind them. False when the compression task failed.
-    async fn send_data(&self, opcode: u8, bytes: &Bytes) -> bool {
+    /// sends are, behind them; nothing after our close frame. False when the
+    /// compression task failed.
+    async fn send_data(&self, opcode: u8, bytes: Bytes) -> bool {
+        if self.closing.is_some() {
+            return true;
+        }
         if !self.wire.compresses_off_thread(bytes.len()) {
-            self.wire.send(opcode, bytes);
+            self.wire.send(opcode, &bytes);
             return true;
         }
         // What comes after it waits in the queue meanwhile: order is kept.
-        let bytes = bytes.clone();
         match tokio::task::spawn_blocking(move || deflate::compress(&bytes)).await {
             Ok(packed) => {
                 self.wire.send_deflated(opcode, &packed);
