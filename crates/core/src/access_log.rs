@@ -121,7 +121,8 @@ impl AccessLog {
 
     /// Start a record for `req`, or None when its path is logged off. The global
     /// transaction id is the client's `X-Gtxn-Id`, or a new one.
-    pub fn begin<B>(self: &Arc<Self>, req: &Request<B>, peer: IpAddr) -> Option<Entry> {
+    /// Boxed: it waits in every request's future, which is moved whole.
+    pub fn begin<B>(self: &Arc<Self>, req: &Request<B>, peer: IpAddr) -> Option<Box<Entry>> {
         if self.skips(req.uri().path()) {
             return None;
         }
@@ -135,7 +136,7 @@ impl AccessLog {
             }
         };
         let logged = LoggedFields::of(req.headers());
-        Some(Entry {
+        Some(Box::new(Entry {
             log: self.clone(),
             wall_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -152,7 +153,7 @@ impl AccessLog {
             status: 0,
             sent: 0,
             pushed: false,
-        })
+        }))
     }
 }
 
@@ -162,7 +163,7 @@ impl Entry {
     }
 
     /// The request is one the server pushed (HTTP/2).
-    pub fn pushed(mut self) -> Entry {
+    pub fn pushed(mut self: Box<Self>) -> Box<Entry> {
         self.pushed = true;
         self
     }
@@ -278,7 +279,10 @@ fn first_hop(value: &[u8]) -> &[u8] {
 
 /// Stamp the transaction id and hand the record to the body, which emits it when
 /// the transfer ends.
-pub fn logged(mut response: Response<ResponseBody>, entry: Option<Entry>) -> Response<LoggedBody> {
+pub fn logged(
+    mut response: Response<ResponseBody>,
+    entry: Option<Box<Entry>>,
+) -> Response<LoggedBody> {
     let entry = entry.map(|mut entry| {
         entry.answered(response.status().as_u16());
         response
@@ -297,11 +301,8 @@ pub struct LoggedBody {
 }
 
 impl LoggedBody {
-    pub fn new(inner: ResponseBody, entry: Option<Entry>) -> LoggedBody {
-        LoggedBody {
-            inner,
-            entry: entry.map(Box::new),
-        }
+    pub fn new(inner: ResponseBody, entry: Option<Box<Entry>>) -> LoggedBody {
+        LoggedBody { inner, entry }
     }
 }
 

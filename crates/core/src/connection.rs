@@ -133,14 +133,13 @@ pub async fn serve(
     let service_shared = shared.clone();
     let state = Arc::new(Http1State::default());
     let service_state = state.clone();
-    let service = service_fn(move |req| {
-        let shared = service_shared.clone();
-        let peer = peer.clone();
+    let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        // Routed (and handed to JS) here; the future only waits for the answer.
+        let entry = service_shared.log_entry(&req, ip);
+        let answer = service::handle(&service_shared, &peer, req.map(Incoming::Http1));
         let state = service_state.clone();
         async move {
-            let entry = shared.log_entry(&req, ip);
-            let req = req.map(Incoming::Http1);
-            let mut response = service::handle(&shared, &peer, req).await;
+            let mut response = answer.await;
             if let Some(accepted) = response.extensions_mut().remove::<Accepted>() {
                 *state.upgraded.lock().unwrap_or_else(|e| e.into_inner()) = Some(accepted);
             } else if state.draining.load(Ordering::Relaxed) {

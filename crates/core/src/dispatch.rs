@@ -1,40 +1,67 @@
 //! Handing a request to a JS handler and waiting for its answer.
 
+use std::future::{ready, Future};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Request, Response, StatusCode, Version};
+use futures_util::future::Either;
+use http::request::Parts;
+use http::{header, HeaderMap, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
 use hyper::upgrade::OnUpgrade;
 
 use crate::body::ResponseBody;
-use crate::bridge::Bridge;
+use crate::bridge::{Bridge, ReplyReceiver};
 use crate::error_page::error_response;
 use crate::header_list;
 use crate::incoming::Incoming;
 use crate::push::PushSender;
 use crate::record::{self, RequestBody};
 use crate::request_body::{self, Credit};
-use crate::service::Shared;
+use crate::service::{Boxed, Shared};
 
 /// Bodies up to this size (by Content-Length) are read before dispatch and travel
 /// with the request record: one event instead of three.
 const INLINE_BODY_MAX: u64 = 64 * 1024;
 
-/// Tells JS the request is gone if the exchange is dropped before JS answered.
-struct AbandonGuard<'a> {
-    bridge: &'a Arc<Bridge>,
+/// A request JS has: its reply, due within `timeout`. Dropped unanswered (the
+/// client went away), it tells JS the request is gone.
+struct Waiting {
+    bridge: Arc<Bridge>,
     id: u64,
-    armed: bool,
+    reply: ReplyReceiver,
+    timeout: Duration,
+    answered: bool,
 }
 
-impl Drop for AbandonGuard<'_> {
+impl Drop for Waiting {
     fn drop(&mut self) {
-        if self.armed {
+        if !self.answered {
             self.bridge.abandon(self.id);
         }
     }
+}
+
+/// JS's reply; 503 when the request never reached JS (`None`: too many waiting).
+async fn wait(sent: Option<Waiting>, html: bool) -> Response<ResponseBody> {
+    let Some(mut waiting) = sent else {
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, html);
+    };
+    let response = match tokio::time::timeout(waiting.timeout, &mut waiting.reply).await {
+        Ok(Ok(response)) => response,
+        // JS dropped the request without answering (server closing).
+        Ok(Err(_)) => error_response(StatusCode::SERVICE_UNAVAILABLE, html),
+        Err(_) => {
+            waiting
+                .bridge
+                .preempt(waiting.id, StatusCode::SERVICE_UNAVAILABLE);
+            error_response(StatusCode::SERVICE_UNAVAILABLE, html)
+        }
+    };
+    waiting.answered = true;
+    response
 }
 
 /// The socket of an HTTP/1.1 request asking for WebSocket, kept in case its
@@ -52,84 +79,117 @@ fn websocket_upgrade(req: &mut Request<Incoming>) -> Option<OnUpgrade> {
     }
 }
 
-pub async fn to_js(
-    shared: &Shared,
+/// Hand `req` to JS handler `handler` now; the future waits for the reply. A body
+/// small enough to travel with the request is read first (a boxed future).
+pub fn to_js(
+    shared: &Arc<Shared>,
     peer: &Bytes,
     handler: u32,
     mut req: Request<Incoming>,
     html: bool,
-) -> Response<ResponseBody> {
+) -> impl Future<Output = Response<ResponseBody>> + Send + 'static {
     let config = &shared.config;
     // The declared Content-Length, as each protocol's body reports it.
     let exact = req.body().size_hint().exact();
     if exact.is_some_and(|n| n > config.max_body_size) {
         tokio::spawn(request_body::discard(req.into_body(), config.keep_alive));
-        return error_response(StatusCode::PAYLOAD_TOO_LARGE, html);
+        return Either::Left(ready(error_response(StatusCode::PAYLOAD_TOO_LARGE, html)));
     }
     let upgrade = websocket_upgrade(&mut req);
     let (parts, body) = req.into_parts();
-    let mut trailers = None;
-    let (body, streamed) = if body.is_end_stream() {
+    let js = Js {
+        shared,
+        peer,
+        handler,
+        html,
+    };
+    if body.is_end_stream() {
         let kind = if upgrade.is_some() {
             RequestBody::Upgrade
         } else {
             RequestBody::None
         };
-        (kind, None)
-    } else if exact.is_some_and(|n| n <= INLINE_BODY_MAX) {
-        let limit = INLINE_BODY_MAX as usize;
-        match tokio::time::timeout(config.request_timeout, Limited::new(body, limit).collect())
-            .await
-        {
-            Ok(Ok(collected)) => {
-                trailers = collected.trailers().cloned();
-                (RequestBody::Inline(collected.to_bytes()), None)
-            }
-            Ok(Err(_)) => return error_response(StatusCode::BAD_REQUEST, html),
-            Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, html),
-        }
-    } else {
-        (RequestBody::Stream, Some(body))
-    };
-
-    let credit = streamed.as_ref().map(|_| Arc::new(Credit::default()));
-    let bridge = &shared.bridge;
-    let push = parts.extensions.get::<PushSender>().cloned();
-    let Some((id, reply)) = bridge.register(html, credit.clone(), push, upgrade) else {
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, html);
-    };
-    let mut guard = AbandonGuard {
-        bridge,
-        id,
-        armed: true,
-    };
-    bridge.emit(|b| {
-        record::request(b, id, handler, &parts, peer, body);
-        if let Some(trailers) = &trailers {
-            record::trailers(b, id, trailers);
-        }
-    });
-    if let (Some(body), Some(credit)) = (streamed, credit) {
-        let pump = request_body::pump(
-            bridge.clone(),
-            id,
-            body,
-            credit,
-            config.max_body_size,
-            config.request_timeout,
-        );
-        tokio::spawn(pump);
+        let sent = js.send(&parts, kind, None, None, upgrade);
+        return Either::Right(Either::Left(wait(sent, html)));
     }
+    if exact.is_none_or(|n| n > INLINE_BODY_MAX) {
+        let sent = js.send(&parts, RequestBody::Stream, None, Some(body), upgrade);
+        return Either::Right(Either::Left(wait(sent, html)));
+    }
+    let (shared, peer, timeout) = (shared.clone(), peer.clone(), config.request_timeout);
+    let inline: Boxed = Box::pin(async move {
+        let limit = INLINE_BODY_MAX as usize;
+        let collected =
+            match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+                Ok(Ok(collected)) => collected,
+                Ok(Err(_)) => return error_response(StatusCode::BAD_REQUEST, html),
+                Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, html),
+            };
+        let trailers = collected.trailers().cloned();
+        let js = Js {
+            shared: &shared,
+            peer: &peer,
+            handler,
+            html,
+        };
+        let body = RequestBody::Inline(collected.to_bytes());
+        wait(
+            js.send(&parts, body, trailers.as_ref(), None, upgrade),
+            html,
+        )
+        .await
+    });
+    Either::Right(Either::Right(inline))
+}
 
-    let response = match tokio::time::timeout(config.request_timeout, reply).await {
-        Ok(Ok(response)) => response,
-        // JS dropped the request without answering (server closing).
-        Ok(Err(_)) => error_response(StatusCode::SERVICE_UNAVAILABLE, html),
-        Err(_) => {
-            bridge.preempt(id, StatusCode::SERVICE_UNAVAILABLE);
-            error_response(StatusCode::SERVICE_UNAVAILABLE, html)
+/// A request on its way to a JS handler.
+struct Js<'a> {
+    shared: &'a Arc<Shared>,
+    peer: &'a Bytes,
+    handler: u32,
+    html: bool,
+}
+
+impl Js<'_> {
+    /// Register the request and emit its record (with the body and its trailers,
+    /// or the pump that streams it); None when too many wait for JS already.
+    fn send(
+        &self,
+        parts: &Parts,
+        body: RequestBody,
+        trailers: Option<&HeaderMap>,
+        streamed: Option<Incoming>,
+        upgrade: Option<OnUpgrade>,
+    ) -> Option<Waiting> {
+        let config = &self.shared.config;
+        let bridge = &self.shared.bridge;
+        let credit = streamed.as_ref().map(|_| Arc::new(Credit::default()));
+        let push = parts.extensions.get::<PushSender>().cloned();
+        let (id, reply) = bridge.register(self.html, credit.clone(), push, upgrade)?;
+        let waiting = Waiting {
+            bridge: bridge.clone(),
+            id,
+            reply,
+            timeout: config.request_timeout,
+            answered: false,
+        };
+        bridge.emit(|b| {
+            record::request(b, id, self.handler, parts, self.peer, body);
+            if let Some(trailers) = trailers {
+                record::trailers(b, id, trailers);
+            }
+        });
+        if let (Some(body), Some(credit)) = (streamed, credit) {
+            let pump = request_body::pump(
+                bridge.clone(),
+                id,
+                body,
+                credit,
+                config.max_body_size,
+                config.request_timeout,
+            );
+            tokio::spawn(pump);
         }
-    };
-    guard.armed = false;
-    response
+        Some(waiting)
+    }
 }

@@ -20,8 +20,8 @@ pub struct Group {
 }
 
 pub struct Router {
-    /// Longest prefix first.
-    groups: Vec<Group>,
+    /// Longest prefix first; shared with the exchanges that outlive a routing call.
+    groups: Vec<Arc<Group>>,
     /// Prefix and its `Cache-Control` value, longest prefix first.
     max_ages: Vec<(String, HeaderValue)>,
 }
@@ -98,10 +98,11 @@ impl Router {
             })
             .collect();
         max_ages.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        let groups = groups.into_iter().map(Arc::new).collect();
         Ok(Router { groups, max_ages })
     }
 
-    pub fn route(&self, path: &str) -> Option<&Group> {
+    pub fn route(&self, path: &str) -> Option<&Arc<Group>> {
         self.groups.iter().find(|g| prefix_matches(&g.prefix, path))
     }
 

@@ -1,9 +1,17 @@
 //! One request: route it, answer it, stamp the headers every response carries.
+//!
+//! Routing and the hand-over to JS happen when the request arrives, outside any
+//! future: what is left to wait for (JS's reply) is a small future, because hyper
+//! and the HTTP/2 tasks move each request's future whole. Exchanges with a large
+//! state (static files, the proxy, bodies read before dispatch) are boxed.
 
+use std::future::{ready, Future};
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::future::{Either, FutureExt};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::access_log::{AccessLog, Entry};
@@ -28,62 +36,110 @@ pub struct Shared {
 
 impl Shared {
     /// The request's access record, when there is a request log and its path is logged.
-    pub fn log_entry<B>(&self, req: &Request<B>, ip: IpAddr) -> Option<Entry> {
+    pub fn log_entry<B>(&self, req: &Request<B>, ip: IpAddr) -> Option<Box<Entry>> {
         self.access_log.as_ref()?.begin(req, ip)
     }
 }
 
-pub async fn handle(
-    shared: &Shared,
+/// A response still to come from an exchange with a large state.
+pub type Boxed = Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send>>;
+
+/// Route `req` and start answering it; the future completes with the response.
+pub fn handle(
+    shared: &Arc<Shared>,
     peer: &Bytes,
     req: Request<Incoming>,
-) -> Response<ResponseBody> {
-    let mut response = match shared.router.route(req.uri().path()) {
-        Some(group) => to_group(shared, peer, group, req).await,
-        None => error_response(StatusCode::NOT_FOUND, wants_html(req.headers())),
+) -> impl Future<Output = Response<ResponseBody>> + Send + 'static {
+    let answer = match shared.router.route(req.uri().path()) {
+        Some(group) => Either::Left(to_group(shared, peer, group, req)),
+        None => Either::Right(ready(error_response(
+            StatusCode::NOT_FOUND,
+            wants_html(req.headers()),
+        ))),
     };
-    response
-        .headers_mut()
-        .entry(header::SERVER)
-        .or_insert(HeaderValue::from_static(crate::SERVER_NAME));
-    response
+    answer.map(|mut response| {
+        response
+            .headers_mut()
+            .entry(header::SERVER)
+            .or_insert(HeaderValue::from_static(crate::SERVER_NAME));
+        response
+    })
 }
 
-async fn to_group(
-    shared: &Shared,
+fn to_group(
+    shared: &Arc<Shared>,
     peer: &Bytes,
-    group: &Group,
-    mut req: Request<Incoming>,
-) -> Response<ResponseBody> {
+    group: &Arc<Group>,
+    req: Request<Incoming>,
+) -> impl Future<Output = Response<ResponseBody>> + Send + 'static {
     let readable = matches!(*req.method(), Method::GET | Method::HEAD);
-    if readable && !group.sites.is_empty() {
-        let (parts, body) = req.into_parts();
-        let path = parts.uri.path();
-        let rel = if group.prefix == "/" {
-            path
-        } else {
-            &path[group.prefix.len()..]
-        };
-        let max_age = shared.router.max_age(path);
-        for site in &group.sites {
-            if let Served::Response(response) = site.serve(&parts, rel, max_age).await {
-                return response;
-            }
-        }
-        req = Request::from_parts(parts, body);
+    if !readable || group.sites.is_empty() {
+        return Either::Left(to_app(shared, peer, group, req, readable));
     }
+    let (shared, peer, group) = (shared.clone(), peer.clone(), group.clone());
+    let boxed: Boxed = Box::pin(async move {
+        match from_sites(&shared, &group, req).await {
+            Ok(response) => response,
+            Err(req) => to_app(&shared, &peer, &group, req, readable).await,
+        }
+    });
+    Either::Right(boxed)
+}
+
+/// The group's directories in order; the request back when none has the file.
+async fn from_sites(
+    shared: &Shared,
+    group: &Group,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Request<Incoming>> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let rel = if group.prefix == "/" {
+        path
+    } else {
+        &path[group.prefix.len()..]
+    };
+    let max_age = shared.router.max_age(path);
+    for site in &group.sites {
+        if let Served::Response(response) = site.serve(&parts, rel, max_age).await {
+            return Ok(response);
+        }
+    }
+    Err(Request::from_parts(parts, body))
+}
+
+/// What the group serves past its directories: its app, its upstream, or an error.
+fn to_app(
+    shared: &Arc<Shared>,
+    peer: &Bytes,
+    group: &Arc<Group>,
+    req: Request<Incoming>,
+    readable: bool,
+) -> impl Future<Output = Response<ResponseBody>> + Send + 'static {
     let html = wants_html(req.headers());
+    let done = |response| Either::Right(Either::Left(ready(response)));
     match (group.app, &group.proxy) {
-        (Some(handler), _) => dispatch::to_js(shared, peer, handler, req, html).await,
-        (None, Some(route)) => crate::proxy::forward(route, &group.prefix, peer, req, html).await,
+        (Some(handler), _) => Either::Left(dispatch::to_js(shared, peer, handler, req, html)),
+        (None, Some(_)) => {
+            let (peer, group) = (peer.clone(), group.clone());
+            let boxed: Boxed = Box::pin(async move {
+                match &group.proxy {
+                    Some(route) => {
+                        crate::proxy::forward(route, &group.prefix, &peer, req, html).await
+                    }
+                    None => error_response(StatusCode::BAD_GATEWAY, html),
+                }
+            });
+            Either::Right(Either::Right(boxed))
+        }
         // Only directories here, and none had the file.
-        (None, None) if readable => error_response(StatusCode::NOT_FOUND, html),
+        (None, None) if readable => done(error_response(StatusCode::NOT_FOUND, html)),
         (None, None) => {
             let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, html);
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            response
+            done(response)
         }
     }
 }
