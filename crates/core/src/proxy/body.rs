@@ -99,7 +99,7 @@ impl Body for OutBody {
 pub struct UpstreamBody {
     inner: hyper::body::Incoming,
     /// The connection it arrives on, until the body is complete.
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     pool: Arc<Pool>,
     in_flight: InFlight,
     /// Longest wait for the next frame.
@@ -123,7 +123,7 @@ impl UpstreamBody {
     /// pool at once when there is no body to read.
     pub fn new(
         inner: hyper::body::Incoming,
-        conn: Option<Conn>,
+        conn: Option<Box<Conn>>,
         pool: Arc<Pool>,
         in_flight: InFlight,
         idle: Duration,

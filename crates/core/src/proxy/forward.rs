@@ -143,16 +143,16 @@ async fn attempt(
     upstream: &Upstream,
     in_flight: &InFlight,
     outgoing: &Outgoing<'_>,
-) -> Result<(Response<Incoming>, Conn), Failure> {
+) -> Result<(Response<Incoming>, Box<Conn>), Failure> {
     let member = &upstream.balancer.members[in_flight.index];
     let mut pooled = upstream.pool.checkout(in_flight.index);
     loop {
         let reused = pooled.is_some();
         let conn = match pooled.take() {
             Some(conn) => conn,
-            None => upstream
-                .pool
-                .connect(&member.authority)
+            // Boxed: a new connection's state is most of this future's size, and
+            // most requests find an idle one.
+            None => Box::pin(upstream.pool.connect(&member.authority))
                 .await
                 .map_err(|e| Failure::Connect {
                     timed_out: e.timed_out,
@@ -230,7 +230,8 @@ pub async fn forward(
         };
         tried.add(in_flight.index);
         let answer = if client_upgrade.is_some() {
-            let sent = attempt_upgrade(upstream, &in_flight, &outgoing);
+            // Boxed like a new connection: rare, and most of this future's size.
+            let sent = Box::pin(attempt_upgrade(upstream, &in_flight, &outgoing));
             tokio::time::timeout(upstream.timeout, sent)
                 .await
                 .map(|r| r.map(|response| (response, None)))

@@ -56,9 +56,9 @@ impl Conn {
     /// Sends `request` and drives the connection until the member's response
     /// head is in. The connection comes back with it, to drive the body.
     pub async fn exchange(
-        mut self,
+        mut self: Box<Self>,
         request: Request<OutBody>,
-    ) -> Result<(Response<Incoming>, Conn), ExchangeError> {
+    ) -> Result<(Response<Incoming>, Box<Conn>), ExchangeError> {
         let mut response = pin!(self.send.send_request(request));
         let mut open = true;
         let head = poll_fn(|cx| {
@@ -85,7 +85,10 @@ impl Conn {
 /// The idle connections of every member of one alias.
 pub struct Pool {
     connector: Connector,
-    idle: Vec<Mutex<Vec<Conn>>>,
+    /// Boxed: a connection is moved through each exchange (checkout, the
+    /// request's future, the response body, checkin), a pointer instead of 712 bytes.
+    #[allow(clippy::vec_box)]
+    idle: Vec<Mutex<Vec<Box<Conn>>>>,
     sweeping: Mutex<bool>,
 }
 
@@ -98,14 +101,15 @@ impl Pool {
         }
     }
 
-    fn idle(&self, member: usize) -> std::sync::MutexGuard<'_, Vec<Conn>> {
+    #[allow(clippy::vec_box)]
+    fn idle(&self, member: usize) -> std::sync::MutexGuard<'_, Vec<Box<Conn>>> {
         self.idle[member]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The newest idle connection to `member` that can take a request.
-    pub fn checkout(&self, member: usize) -> Option<Conn> {
+    pub fn checkout(&self, member: usize) -> Option<Box<Conn>> {
         let mut idle = self.idle(member);
         while let Some(mut conn) = idle.pop() {
             if conn.idle_since.elapsed() > IDLE_TIMEOUT {
@@ -121,7 +125,7 @@ impl Pool {
     }
 
     /// Back from a finished exchange: kept if it can take another request.
-    pub fn checkin(self: &Arc<Self>, member: usize, mut conn: Conn) {
+    pub fn checkin(self: &Arc<Self>, member: usize, mut conn: Box<Conn>) {
         if !conn.reusable() {
             return;
         }
@@ -136,16 +140,16 @@ impl Pool {
     }
 
     /// A new connection to `member`, ready for a request.
-    pub async fn connect(&self, authority: &Authority) -> Result<Conn, ConnectError> {
+    pub async fn connect(&self, authority: &Authority) -> Result<Box<Conn>, ConnectError> {
         let stream = self.connector.connect(authority).await?;
         let (send, driver) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|_| ConnectError { timed_out: false })?;
-        Ok(Conn {
+        Ok(Box::new(Conn {
             send,
             driver,
             idle_since: Instant::now(),
-        })
+        }))
     }
 
     /// A connection for a protocol switch: driven by a task of its own, which
