@@ -16,7 +16,7 @@ pub struct Group {
     /// The JS handler serving what the sites do not.
     pub app: Option<u32>,
     /// Or an upstream alias that does.
-    pub proxy: Option<ProxyRoute>,
+    pub proxy: Option<Arc<ProxyRoute>>,
 }
 
 pub struct Router {
@@ -79,9 +79,11 @@ impl Router {
                             format!("mount '{}': no upstream {upstream}", group.prefix),
                         )
                     })?;
-                    group.proxy.get_or_insert(ProxyRoute {
-                        upstream: upstream.clone(),
-                        path: path.trim_end_matches('/').to_string(),
+                    group.proxy.get_or_insert_with(|| {
+                        Arc::new(ProxyRoute {
+                            upstream: upstream.clone(),
+                            path: path.trim_end_matches('/').to_string(),
+                        })
                     });
                 }
             }

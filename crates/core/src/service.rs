@@ -120,15 +120,10 @@ fn to_app(
     let done = |response| Either::Right(Either::Left(ready(response)));
     match (group.app, &group.proxy) {
         (Some(handler), _) => Either::Left(dispatch::to_js(shared, peer, handler, req, html)),
-        (None, Some(_)) => {
-            let (peer, group) = (peer.clone(), group.clone());
+        (None, Some(route)) => {
+            let (route, group, peer) = (route.clone(), group.clone(), peer.clone());
             let boxed: Boxed = Box::pin(async move {
-                match &group.proxy {
-                    Some(route) => {
-                        crate::proxy::forward(route, &group.prefix, &peer, req, html).await
-                    }
-                    None => error_response(StatusCode::BAD_GATEWAY, html),
-                }
+                crate::proxy::forward(&route, &group.prefix, &peer, req, html).await
             });
             Either::Right(Either::Right(boxed))
         }

@@ -61,7 +61,6 @@ impl Upstream {
 }
 
 /// A proxy mount: where requests go, and the path prepended to theirs.
-#[derive(Clone)]
 pub struct ProxyRoute {
     pub upstream: Arc<Upstream>,
     /// No trailing slash; empty for none.
