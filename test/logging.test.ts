@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { Agent, request } from 'undici'
 import { Skitai, type AccessLogFormat } from '../ts/index.js'
-import { ENGINES } from './helpers.js'
+import { ENGINES, raw } from './helpers.js'
 import { SERVICE, track, waitFor } from './services.js'
 
 /** The fields of a skitai-format line: blank separated, double-quoted ones kept whole. */
@@ -14,12 +14,18 @@ function fields(line: string): string[] {
   return [...line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!)
 }
 
-function lines(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []
+function lines(file: string, encoding: BufferEncoding = 'utf8'): string[] {
+  return existsSync(file) ? readFileSync(file, encoding).split('\n').filter((l) => l !== '') : []
 }
 
 /** Serve with file logging in a fresh directory; returns the request.log lines after closing. */
-async function logged(engine: string, format: AccessLogFormat, exchange: (url: string) => Promise<void>, setup?: (app: Skitai, dir: string) => void): Promise<string[]> {
+async function logged(
+  engine: string,
+  format: AccessLogFormat,
+  exchange: (url: string) => Promise<void>,
+  setup?: (app: Skitai, dir: string) => void,
+  encoding: BufferEncoding = 'utf8',
+): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'skitai-log-'))
   try {
     writeFileSync(join(dir, 'site.css'), 'body {}')
@@ -34,7 +40,7 @@ async function logged(engine: string, format: AccessLogFormat, exchange: (url: s
     const server = await app.listen({ address: '127.0.0.1', port: 0, engine: engine as 'native' | 'js', log: false, accessLog: format })
     await exchange(`http://127.0.0.1:${server.port}`)
     await server.close()
-    return lines(join(dir, 'request.log'))
+    return lines(join(dir, 'request.log'), encoding)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -149,6 +155,28 @@ for (const engine of ENGINES) {
       assert.equal(odd.req.headers['user-agent'], agent)
       assert.equal(odd.req.headers.referer, 'http://r/')
       assert.equal(odd.req.url, '/%22q%22')
+    })
+
+    test('header bytes reach every format as sent: quotes, backslashes, tabs and bytes above 0x7f', async () => {
+      // Sent over a raw socket: clients refuse to send bytes above 0x7f in a header.
+      const agent = 'a "quoted"\\ agent\twith caf\xe9 and \xff bytes, long enough for several words'
+      const referer = 'http://r/"x"'
+      const send = async (url: string): Promise<void> => {
+        const head = `GET /odd HTTP/1.1\r\nHost: h\r\nUser-Agent: ${agent}\r\nReferer: ${referer}\r\nConnection: close\r\n\r\n`
+        const answer = await raw(Number(new URL(url).port), [Buffer.from(head, 'latin1')])
+        assert.match(answer.text, /^HTTP\/1\.1 200 /)
+      }
+      // Read back as latin1: each character is one byte of the file.
+      const [skitai] = await logged(engine, 'skitai', send, undefined, 'latin1')
+      const f = fields(skitai!)
+      assert.equal(f[14], referer.replace(/"/g, '\\"'))
+      assert.equal(f[15], agent.replace(/"/g, '\\"'))
+      const [json] = await logged(engine, 'json', send, undefined, 'latin1')
+      const entry = JSON.parse(json!) as { req: { headers: Record<string, string> } }
+      assert.equal(entry.req.headers['user-agent'], agent)
+      assert.equal(entry.req.headers.referer, referer)
+      const [combined] = await logged(engine, 'combined', send, undefined, 'latin1')
+      assert.ok(combined!.endsWith(` "${referer.replace(/"/g, '\\"')}" "${agent.replace(/"/g, '\\"')}"`), combined)
     })
   })
 }

@@ -1,93 +1,181 @@
 import { hostname } from 'node:os'
-import type { AccessRecord } from './record.js'
+import { Text, type LineWriter } from './line-writer.js'
+import { Field as F, type RecordReader } from './record.js'
 
 export type AccessLogFormat = 'skitai' | 'combined' | 'json'
 
+/** Writes the line of the reader's current record, '\n' included. */
+export type LineFormat = (r: RecordReader, out: LineWriter) => void
+
+const SPACE = 32
+const NEWLINE = 10
+const ZERO = 48
+const COMMA = 44
+
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0')
 
-/** The date and time fields, rebuilt once a second. */
-let lastSecond = -1
-let dateTime = ''
-function localDateTime(ms: number): string {
-  const second = Math.floor(ms / 1000)
-  if (second !== lastSecond) {
-    lastSecond = second
-    const d = new Date(ms)
-    dateTime = `${d.getFullYear()}.${pad(d.getMonth() + 1)}.${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+/** Text that changes once a second (a line's date), encoded once for each second. */
+function perSecond(render: (date: Date) => string): (ms: number) => Text {
+  let second = -1
+  let text = new Text('')
+  return (ms) => {
+    const now = Math.floor(ms / 1000)
+    if (now !== second) {
+      second = now
+      text = new Text(render(new Date(ms)))
+    }
+    return text
   }
-  return dateTime
 }
 
-const dash = (value: string): string => (value === '' ? '-' : value)
-// The regular expression only when there is a quote to escape: most values have none.
-const quoted = (value: string): string => (value === '' ? '-' : `"${value.includes('"') ? value.replace(/"/g, '\\"') : value}"`)
+const localDateTime = perSecond(
+  (d) => `${d.getFullYear()}.${pad(d.getMonth() + 1)}.${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`,
+)
+
+/** Each of `fields`, after a space. */
+function spaced(r: RecordReader, out: LineWriter, fields: readonly number[]): void {
+  for (let i = 0; i < fields.length; i++) {
+    out.byte(SPACE)
+    out.field(r, fields[i]!)
+  }
+}
+
+const REQUEST_LINE = [F.method, F.uri, F.version]
+const OUTCOME = [F.status, F.responseBytes, F.gtxn, F.ltxn]
+const SERVER_SIDE = [F.worker, F.active, F.handlingMs, F.transferMs]
 
 /**
  * Skitai's line, the seed's field order: date time ip host method uri version
  * request-bytes status response-bytes gtxn ltxn "user" bearer "referer"
  * "user-agent" forwarded-for worker active-connections handling-ms transfer-ms.
  */
-export function skitaiLine(r: AccessRecord): string {
-  return (
-    `${localDateTime(r.time)} ${r.ip} ${dash(r.host)} ${r.method} ${r.uri} ${r.version} ${r.requestBytes === '' ? '0' : r.requestBytes} ` +
-    `${r.status} ${r.responseBytes} ${r.gtxn} ${r.ltxn} ${quoted(r.user)} ${dash(r.bearer)} ${quoted(r.referer)} ` +
-    `${quoted(r.userAgent)} ${dash(r.forwardedFor)} ${r.worker} ${r.active} ${r.handlingMs} ${r.transferMs}\n`
-  )
+export function skitaiLine(r: RecordReader, out: LineWriter): void {
+  out.text(localDateTime(r.number(F.time)))
+  out.byte(SPACE)
+  out.field(r, F.ip)
+  out.byte(SPACE)
+  out.dashed(r, F.host)
+  spaced(r, out, REQUEST_LINE)
+  out.byte(SPACE)
+  if (r.isEmpty(F.requestBytes)) out.byte(ZERO)
+  else out.field(r, F.requestBytes)
+  spaced(r, out, OUTCOME)
+  out.byte(SPACE)
+  out.quoted(r, F.user)
+  out.byte(SPACE)
+  out.dashed(r, F.bearer)
+  out.byte(SPACE)
+  out.quoted(r, F.referer)
+  out.byte(SPACE)
+  out.quoted(r, F.userAgent)
+  out.byte(SPACE)
+  out.dashed(r, F.forwardedFor)
+  spaced(r, out, SERVER_SIDE)
+  out.byte(NEWLINE)
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
 
-function clfDate(ms: number): string {
-  const d = new Date(ms)
+const clfDate = perSecond((d) => {
   const offset = -d.getTimezoneOffset()
   const sign = offset >= 0 ? '+' : '-'
   const abs = Math.abs(offset)
-  return `${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}`
-}
+  return `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)}] "`
+})
+
+const USER_AT = new Text(' - ')
+const HTTP = new Text(' HTTP/')
+const END_OF_REQUEST = new Text('" ')
 
 /** Apache's combined format. */
-export function combinedLine(r: AccessRecord): string {
-  return (
-    `${r.ip} - ${dash(r.user)} [${clfDate(r.time)}] "${r.method} ${r.uri} HTTP/${r.version}" ${r.status} ` +
-    `${r.responseBytes} ${quoted(r.referer)} ${quoted(r.userAgent)}\n`
-  )
+export function combinedLine(r: RecordReader, out: LineWriter): void {
+  out.field(r, F.ip)
+  out.text(USER_AT)
+  out.dashed(r, F.user)
+  out.byte(SPACE)
+  out.text(clfDate(r.number(F.time)))
+  out.field(r, F.method)
+  out.byte(SPACE)
+  out.field(r, F.uri)
+  out.text(HTTP)
+  out.field(r, F.version)
+  out.text(END_OF_REQUEST)
+  out.field(r, F.status)
+  out.byte(SPACE)
+  out.field(r, F.responseBytes)
+  out.byte(SPACE)
+  out.quoted(r, F.referer)
+  out.byte(SPACE)
+  out.quoted(r, F.userAgent)
+  out.byte(NEWLINE)
 }
 
-/** A JSON string: JSON.stringify only for the values that need escaping (few do). */
-const NEEDS_ESCAPE = /["\\\x00-\x1f]/
-const str = (value: string): string => (NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`)
-
-/** The fields every line starts with: the same for the life of the process. */
-const PREFIX = `{"level":30,"time":`
-const PROCESS = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())},"req":{"id":`
+/** The JSON text around the fields; the process's part is the same for its whole life. */
+const JSON_START = new Text('{"level":30,"time":')
+const JSON_PROCESS = new Text(`,"pid":${process.pid},"hostname":${JSON.stringify(hostname())},"req":{"id":`)
+const JSON_METHOD = new Text(',"method":')
+const JSON_URL = new Text(',"url":')
+const JSON_VERSION = new Text(',"httpVersion":')
+const JSON_ADDRESS = new Text(',"remoteAddress":')
+const JSON_HEADERS = new Text(',"headers":{')
+const JSON_STATUS = new Text('}},"res":{"statusCode":')
+const JSON_LENGTH = new Text(',"contentLength":')
+const JSON_TIME = new Text('},"responseTime":')
+const JSON_WORKER = new Text(',"worker":')
+const JSON_LTXN = new Text(',"ltxn":')
+const JSON_END = new Text(',"msg":"request completed"}\n')
+/** The request headers a line shows, when the request had them. */
+const JSON_REQUEST_HEADERS: Array<[number, Text]> = [
+  [F.host, new Text('"host":')],
+  [F.userAgent, new Text('"user-agent":')],
+  [F.referer, new Text('"referer":')],
+  [F.forwardedFor, new Text('"x-forwarded-for":')],
+]
 
 /**
- * pino-http's field names, one JSON object per line; written out field by field
- * (the same text JSON.stringify gives for the object, without building the object).
+ * pino-http's field names, one JSON object per line: the text JSON.stringify
+ * gives for the object, written field by field without building the object.
  */
-export function jsonLine(r: AccessRecord): string {
-  let headers = ''
-  if (r.host) headers += `"host":${str(r.host)}`
-  if (r.userAgent) headers += `${headers ? ',' : ''}"user-agent":${str(r.userAgent)}`
-  if (r.referer) headers += `${headers ? ',' : ''}"referer":${str(r.referer)}`
-  if (r.forwardedFor) headers += `${headers ? ',' : ''}"x-forwarded-for":${str(r.forwardedFor)}`
-  return (
-    `${PREFIX}${r.time}${PROCESS}${str(r.gtxn)},"method":${str(r.method)},"url":${str(r.uri)},"httpVersion":${str(r.version)},` +
-    `"remoteAddress":${str(r.ip)},"headers":{${headers}}},"res":{"statusCode":${r.status},"contentLength":${r.responseBytes}},` +
-    `"responseTime":${r.handlingMs + r.transferMs},"worker":${str(r.worker)},"ltxn":${r.ltxn},"msg":"request completed"}\n`
-  )
+export function jsonLine(r: RecordReader, out: LineWriter): void {
+  out.text(JSON_START)
+  out.field(r, F.time)
+  out.text(JSON_PROCESS)
+  out.json(r, F.gtxn)
+  out.text(JSON_METHOD)
+  out.json(r, F.method)
+  out.text(JSON_URL)
+  out.json(r, F.uri)
+  out.text(JSON_VERSION)
+  out.json(r, F.version)
+  out.text(JSON_ADDRESS)
+  out.json(r, F.ip)
+  out.text(JSON_HEADERS)
+  let first = true
+  for (const [field, name] of JSON_REQUEST_HEADERS) {
+    if (r.isEmpty(field)) continue
+    if (!first) out.byte(COMMA)
+    first = false
+    out.text(name)
+    out.json(r, field)
+  }
+  out.text(JSON_STATUS)
+  out.field(r, F.status)
+  out.text(JSON_LENGTH)
+  out.field(r, F.responseBytes)
+  out.text(JSON_TIME)
+  out.integer(r.number(F.handlingMs) + r.number(F.transferMs))
+  out.text(JSON_WORKER)
+  out.json(r, F.worker)
+  out.text(JSON_LTXN)
+  out.field(r, F.ltxn)
+  out.text(JSON_END)
 }
 
-export const FORMATS: Record<AccessLogFormat, (r: AccessRecord) => string> = {
+export const FORMATS: Record<AccessLogFormat, LineFormat> = {
   skitai: skitaiLine,
   combined: combinedLine,
   json: jsonLine,
 }
 
-const COLOURS = { 2: '\x1b[32m', 3: '\x1b[36m', 4: '\x1b[33m', 5: '\x1b[31m' } as Record<number, string>
-
-/** For a terminal: the line coloured by status class. */
-export function coloured(line: string, status: number): string {
-  const colour = COLOURS[Math.floor(status / 100)]
-  return colour ? `${colour}${line.slice(0, -1)}\x1b[0m\n` : line
-}
+/** The longest constant text a format adds to a line (the JSON one's, with a hostname of up to 255 bytes each escaped to 6), with room for colours. */
+export const LINE_TEXT_MAX = 2048

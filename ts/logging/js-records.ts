@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AccessRecord } from './record.js'
+import { ACCESS_FIELDS, encodeRecord, Field } from './record.js'
 
 /** Random per process: global transaction ids are unique across workers and machines. */
 const ORIGIN = randomBytes(8).toString('hex')
@@ -28,7 +28,7 @@ export function recordAccess(
   res: ServerResponse,
   worker: string,
   active: () => number,
-  report: (record: AccessRecord) => void,
+  report: (record: Uint8Array) => void,
   /** What the log shows as the method: 'PUSH' for an HTTP/2 pushed response. */
   method = req.method ?? 'GET',
 ): void {
@@ -61,27 +61,27 @@ export function recordAccess(
     const done = performance.now()
     const head = headAt === 0 ? done : headAt
     const authorization = header(req, 'authorization')
-    report({
-      time,
-      ip,
-      host: header(req, 'host'),
-      method,
-      uri: (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/',
-      version: req.httpVersion,
-      requestBytes: header(req, 'content-length'),
-      status: res.statusCode,
-      responseBytes: req.method === 'HEAD' ? 0 : sent,
-      gtxn,
-      ltxn: id,
-      user: basicUser(authorization),
-      bearer: /^bearer /i.test(authorization) ? authorization.slice(7).trim() : '',
-      referer: header(req, 'referer'),
-      userAgent: header(req, 'user-agent'),
-      forwardedFor: header(req, 'x-forwarded-for').split(',')[0]!.trim(),
-      worker,
-      active: active(),
-      handlingMs: Math.floor(head - started),
-      transferMs: Math.floor(done - head),
-    })
+    const fields = new Array<string | number>(ACCESS_FIELDS)
+    fields[Field.time] = time
+    fields[Field.ip] = ip
+    fields[Field.host] = header(req, 'host')
+    fields[Field.method] = method
+    fields[Field.uri] = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/'
+    fields[Field.version] = req.httpVersion
+    fields[Field.requestBytes] = header(req, 'content-length')
+    fields[Field.status] = res.statusCode
+    fields[Field.responseBytes] = req.method === 'HEAD' ? 0 : sent
+    fields[Field.gtxn] = gtxn
+    fields[Field.ltxn] = id
+    fields[Field.user] = basicUser(authorization)
+    fields[Field.bearer] = /^bearer /i.test(authorization) ? authorization.slice(7).trim() : ''
+    fields[Field.referer] = header(req, 'referer')
+    fields[Field.userAgent] = header(req, 'user-agent')
+    fields[Field.forwardedFor] = header(req, 'x-forwarded-for').split(',')[0]!.trim()
+    fields[Field.worker] = worker
+    fields[Field.active] = active()
+    fields[Field.handlingMs] = Math.floor(head - started)
+    fields[Field.transferMs] = Math.floor(done - head)
+    report(encodeRecord(fields))
   })
 }

@@ -1,55 +1,108 @@
-/** One answered request, as both engines report it (Rust builds it for the native one). */
-export interface AccessRecord {
+/**
+ * Access records as both engines hand them to the request log, one after
+ * another: each a table of its fields' lengths (u32, little-endian), then the
+ * fields' bytes in this order (the request's, then the response's) (crates/core/src/record.rs builds them for the
+ * native engine, js-records.ts for the pure-JS one). The bytes are the
+ * request's own.
+ */
+export const Field = {
   /** Request start, ms since the epoch. */
-  time: number
-  ip: string
-  host: string
-  method: string
-  uri: string
-  version: string
-  /** Content-Length of the request, '' when none. */
-  requestBytes: string
-  status: number
-  responseBytes: number
-  gtxn: string
-  ltxn: number
-  user: string
-  bearer: string
-  referer: string
-  userAgent: string
-  forwardedFor: string
-  worker: string
-  active: number
-  handlingMs: number
-  transferMs: number
+  time: 0,
+  ip: 1,
+  host: 2,
+  method: 3,
+  uri: 4,
+  version: 5,
+  /** Content-Length of the request, empty when none. */
+  requestBytes: 6,
+  gtxn: 7,
+  ltxn: 8,
+  user: 9,
+  bearer: 10,
+  referer: 11,
+  userAgent: 12,
+  forwardedFor: 13,
+  worker: 14,
+  status: 15,
+  responseBytes: 16,
+  active: 17,
+  handlingMs: 18,
+  transferMs: 19,
+} as const
+
+export const ACCESS_FIELDS = 20
+/** The table of field lengths a record starts with. */
+export const ACCESS_TABLE = 4 * ACCESS_FIELDS
+
+/**
+ * Reads records one after another from a batch's bytes: where each field of the
+ * current one starts. Reused across batches; no string and no object per record.
+ */
+export class RecordReader {
+  bytes: Uint8Array = new Uint8Array(0)
+  view = new DataView(this.bytes.buffer)
+  /** Field i is bytes[starts[i], starts[i + 1]). */
+  readonly starts = new Int32Array(ACCESS_FIELDS + 1)
+  private at = 0
+
+  reset(bytes: Uint8Array): void {
+    this.bytes = bytes
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    this.at = 0
+  }
+
+  /** Moves to the next record; false when there is none left. */
+  next(): boolean {
+    const at = this.at
+    const end = this.bytes.length
+    if (at >= end) return false
+    let start = at + ACCESS_TABLE
+    if (start > end) throw this.corrupt()
+    for (let i = 0; i < ACCESS_FIELDS; i++) {
+      this.starts[i] = start
+      start += this.view.getUint32(at + 4 * i, true)
+    }
+    if (start > end) throw this.corrupt()
+    this.starts[ACCESS_FIELDS] = start
+    this.at = start
+    return true
+  }
+
+  private corrupt(): Error {
+    return new Error(`skitai: corrupt access record at byte ${this.at} of ${this.bytes.length}`)
+  }
+
+  /** The current record's length in bytes. */
+  size(): number {
+    return this.starts[ACCESS_FIELDS]! - this.starts[0]!
+  }
+
+  isEmpty(field: number): boolean {
+    return this.starts[field + 1] === this.starts[field]
+  }
+
+  /** A field of decimal digits as a number (0 when empty). */
+  number(field: number): number {
+    const bytes = this.bytes
+    const end = this.starts[field + 1]!
+    let n = 0
+    for (let p = this.starts[field]!; p < end; p++) n = n * 10 + bytes[p]! - 48
+    return n
+  }
 }
 
-/** Fields of an 'L' batch record after the tag (crates/core/src/record.rs). */
-export const ACCESS_FIELDS = 20
-
-export function accessRecordAt(fields: readonly string[], at: number): AccessRecord {
-  return {
-    time: Number(fields[at]),
-    ip: fields[at + 1]!,
-    host: fields[at + 2]!,
-    method: fields[at + 3]!,
-    uri: fields[at + 4]!,
-    version: fields[at + 5]!,
-    requestBytes: fields[at + 6]!,
-    status: Number(fields[at + 7]),
-    responseBytes: Number(fields[at + 8]),
-    gtxn: fields[at + 9]!,
-    ltxn: Number(fields[at + 10]),
-    user: fields[at + 11]!,
-    bearer: fields[at + 12]!,
-    referer: fields[at + 13]!,
-    userAgent: fields[at + 14]!,
-    forwardedFor: fields[at + 15]!,
-    worker: fields[at + 16]!,
-    active: Number(fields[at + 17]),
-    handlingMs: Number(fields[at + 18]),
-    transferMs: Number(fields[at + 19]),
-  }
+/** Encodes one record (the pure-JS engine's): its fields' characters are bytes (latin1). */
+export function encodeRecord(fields: ReadonlyArray<string | number>): Buffer {
+  const texts = fields.map(String)
+  let size = ACCESS_TABLE
+  for (const text of texts) size += text.length
+  const out = Buffer.allocUnsafe(size)
+  let at = ACCESS_TABLE
+  texts.forEach((text, i) => {
+    out.writeUInt32LE(text.length, 4 * i)
+    at += out.write(text, at, 'latin1')
+  })
+  return out
 }
 
 /** `logOff` patterns: `*.css` a suffix, anything else a path prefix; `/` is always logged. */

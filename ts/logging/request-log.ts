@@ -1,8 +1,9 @@
 import { join } from 'node:path'
 import { logDir } from '../process/paths.js'
-import { destination, type LogDestination } from './destination.js'
-import { coloured, FORMATS, type AccessLogFormat } from './formats.js'
-import type { AccessRecord } from './record.js'
+import { byteDestination, type ByteDestination } from './destination.js'
+import { FORMATS, LINE_TEXT_MAX, type AccessLogFormat, type LineFormat } from './formats.js'
+import { LineWriter, Text } from './line-writer.js'
+import { Field, RecordReader } from './record.js'
 
 export interface RequestLogSettings {
   format: AccessLogFormat
@@ -20,14 +21,20 @@ export function fileLogDirectory(name: string, given: string | true | undefined)
   return given === true ? logDir(name) : given
 }
 
+/** On a terminal, lines are coloured by status class. */
+const COLOURS: Array<Text | undefined> = [undefined, undefined, new Text('\x1b[32m'), new Text('\x1b[36m'), new Text('\x1b[33m'), new Text('\x1b[31m')]
+const RESET = new Text('\x1b[0m\n')
+
 /** Formats access records and writes them: to request.log, or stdout (coloured on a terminal). */
 export class RequestLog {
-  private readonly out: LogDestination
-  private readonly format: (r: AccessRecord) => string
+  private readonly out: ByteDestination
+  private readonly line: LineFormat
+  private readonly reader = new RecordReader()
+  private readonly writer = new LineWriter()
 
   constructor(readonly settings: RequestLogSettings) {
-    this.out = destination(settings.directory ? join(settings.directory, 'request.log') : 1, true)
-    this.format = FORMATS[settings.format]
+    this.out = byteDestination(settings.directory ? join(settings.directory, 'request.log') : 1)
+    this.line = FORMATS[settings.format]
   }
 
   /** The server closed: every line is written when this resolves. */
@@ -35,8 +42,25 @@ export class RequestLog {
     return this.out.close()
   }
 
-  write(record: AccessRecord): void {
-    const line = this.format(record)
-    this.out.write(this.out.isTTY ? coloured(line, record.status) : line)
+  /** Every record in `records` (record.ts gives their layout), as one line each. */
+  write(records: Uint8Array): void {
+    const { reader, writer, line } = this
+    const colours = this.out.isTTY
+    reader.reset(records)
+    writer.used = 0
+    while (reader.next()) {
+      // A field grows at most sixfold (a control byte escaped as JSON's \u00XX).
+      writer.reserve(LINE_TEXT_MAX + 6 * reader.size())
+      const colour = colours ? COLOURS[Math.floor(reader.number(Field.status) / 100)] : undefined
+      if (colour === undefined) {
+        line(reader, writer)
+        continue
+      }
+      writer.text(colour)
+      line(reader, writer)
+      writer.used-- // the line's '\n' comes after the reset
+      writer.text(RESET)
+    }
+    this.out.writeBytes(writer.buffer, writer.used)
   }
 }

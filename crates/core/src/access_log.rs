@@ -1,18 +1,19 @@
 //! Access records: one per answered request, whatever answered it (JS, static
-//! files, error pages). Built here when the response body ends (or is dropped),
-//! handed to JS in batches as record 'L', and formatted there.
+//! files, error pages). Begun when the request arrives, completed when the
+//! response body ends (or is dropped), handed to JS in batches and formatted
+//! there.
 
+use std::cell::Cell;
 use std::hash::{BuildHasher, Hasher};
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use bytes::Bytes;
-use http::{header, HeaderName, HeaderValue, Method, Request, Response, Uri, Version};
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{header, HeaderName, HeaderValue, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 
 use crate::body::ResponseBody;
@@ -21,6 +22,7 @@ use crate::config::AccessLogConfig;
 use crate::record;
 
 pub static GTXN_HEADER: HeaderName = HeaderName::from_static("x-gtxn-id");
+static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 enum LogOff {
     Prefix(String),
@@ -30,62 +32,71 @@ enum LogOff {
 pub struct AccessLog {
     off: Vec<LogOff>,
     worker: String,
-    /// Random per process: global transaction ids are unique across workers and machines.
-    origin: u64,
+    /// Random per process, in hex with the '-' after it: global transaction ids
+    /// (this, then the local one in hex) are unique across workers and machines.
+    origin: Bytes,
     counter: AtomicU64,
     /// Open connections, for the records.
     pub connections: Arc<AtomicUsize>,
     bridge: Arc<Bridge>,
 }
 
-/// The request fields a record shows: clones of shared bytes, no map.
-struct LoggedFields {
-    host: Option<HeaderValue>,
-    authorization: Option<HeaderValue>,
-    referer: Option<HeaderValue>,
-    user_agent: Option<HeaderValue>,
-    content_length: Option<HeaderValue>,
-    forwarded_for: Option<HeaderValue>,
+/// Room for a record's request fields, most of the time.
+const RECORD_CAPACITY: usize = 384;
+
+/// The request headers a record shows: the first value of each.
+#[derive(Default)]
+struct Shown<'a> {
+    host: Option<&'a [u8]>,
+    authorization: Option<&'a [u8]>,
+    referer: Option<&'a [u8]>,
+    user_agent: Option<&'a [u8]>,
+    content_length: Option<&'a [u8]>,
+    forwarded_for: Option<&'a [u8]>,
+    gtxn: Option<&'a [u8]>,
 }
 
-static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-
-impl LoggedFields {
-    fn of(headers: &http::HeaderMap) -> LoggedFields {
-        let get = |name: &HeaderName| headers.get(name).cloned();
-        LoggedFields {
-            host: get(&header::HOST),
-            authorization: get(&header::AUTHORIZATION),
-            referer: get(&header::REFERER),
-            user_agent: get(&header::USER_AGENT),
-            content_length: get(&header::CONTENT_LENGTH),
-            forwarded_for: get(&FORWARDED_FOR),
+impl<'a> Shown<'a> {
+    /// One pass over the headers (a request has few, and comparing names is
+    /// cheaper than hashing them for seven lookups).
+    fn of(headers: &'a http::HeaderMap) -> Shown<'a> {
+        let mut shown = Shown::default();
+        for (name, value) in headers {
+            let slot = if name == header::HOST {
+                &mut shown.host
+            } else if name == header::USER_AGENT {
+                &mut shown.user_agent
+            } else if name == header::REFERER {
+                &mut shown.referer
+            } else if name == header::CONTENT_LENGTH {
+                &mut shown.content_length
+            } else if name == header::AUTHORIZATION {
+                &mut shown.authorization
+            } else if name == FORWARDED_FOR {
+                &mut shown.forwarded_for
+            } else if name == GTXN_HEADER {
+                &mut shown.gtxn
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value.as_bytes());
         }
+        shown
     }
 }
 
-/// A field's bytes, empty when absent.
-fn bytes_of(value: &Option<HeaderValue>) -> &[u8] {
-    value.as_ref().map_or(b"", HeaderValue::as_bytes)
-}
-
-/// What a record needs from the request, kept until the response body ends.
+/// What a record needs, kept until the response body ends. The request's
+/// fields are copied into the record at once: holding its header values would
+/// keep the connection's read buffer from being reused.
 pub struct Entry {
     log: Arc<AccessLog>,
-    wall_ms: u64,
     started: Instant,
     head_at: Option<Instant>,
-    peer: IpAddr,
-    method: Method,
-    uri: Uri,
-    version: Version,
-    logged: LoggedFields,
+    /// The record's request fields (`record::access_request`).
+    record: Vec<u8>,
     gtxn: HeaderValue,
-    ltxn: u64,
     status: u16,
     sent: u64,
-    /// A request the server pushed: logged with the method `PUSH`.
-    pushed: bool,
 }
 
 impl AccessLog {
@@ -101,9 +112,12 @@ impl AccessLog {
         AccessLog {
             off,
             worker: config.worker.clone(),
-            origin: std::collections::hash_map::RandomState::new()
-                .build_hasher()
-                .finish(),
+            origin: Bytes::from(format!(
+                "{:016x}-",
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish()
+            )),
             counter: AtomicU64::new(0),
             connections: Arc::new(AtomicUsize::new(0)),
             bridge,
@@ -120,39 +134,77 @@ impl AccessLog {
     }
 
     /// Start a record for `req`, or None when its path is logged off. The global
-    /// transaction id is the client's `X-Gtxn-Id`, or a new one.
+    /// transaction id is the client's `X-Gtxn-Id`, or a new one. `peer` is the
+    /// connection's "address\nport\n"; `pushed`: a request the server pushed
+    /// (HTTP/2), logged with the method `PUSH`.
     /// Boxed: it waits in every request's future, which is moved whole.
-    pub fn begin<B>(self: &Arc<Self>, req: &Request<B>, peer: IpAddr) -> Option<Box<Entry>> {
+    pub fn begin<B>(
+        self: &Arc<Self>,
+        req: &Request<B>,
+        peer: &Bytes,
+        pushed: bool,
+    ) -> Option<Box<Entry>> {
         if self.skips(req.uri().path()) {
             return None;
         }
+        let shown = Shown::of(req.headers());
         let ltxn = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let gtxn = match req.headers().get(&GTXN_HEADER) {
-            Some(given) if !given.is_empty() && given.len() <= 128 => given.clone(),
+        let gtxn = match shown.gtxn {
+            // A copy: the client's own value is in the connection's read buffer.
+            Some(given) if !given.is_empty() && given.len() <= 128 => {
+                HeaderValue::from_bytes(given).unwrap_or(HeaderValue::from_static("-"))
+            }
             _ => {
                 // Into the value's own bytes: one allocation.
-                let id = Bytes::from(format!("{:016x}-{ltxn:x}", self.origin));
-                HeaderValue::from_maybe_shared(id).unwrap_or(HeaderValue::from_static("-"))
+                let mut id = BytesMut::with_capacity(self.origin.len() + 16);
+                id.put_slice(&self.origin);
+                put_hex(&mut id, ltxn);
+                HeaderValue::from_maybe_shared(id.freeze()).unwrap_or(HeaderValue::from_static("-"))
             }
         };
-        let logged = LoggedFields::of(req.headers());
+        let user = shown.authorization.and_then(basic_user).unwrap_or_default();
+        let started = Instant::now();
+        let address_end = peer.iter().position(|&b| b == b'\n');
+        let mut record = Vec::with_capacity(RECORD_CAPACITY);
+        record::access_request(
+            &mut record,
+            &RequestFields {
+                wall_ms: wall_ms(started),
+                peer: &peer[..address_end.unwrap_or(peer.len())],
+                host: shown.host.unwrap_or_default(),
+                method: if pushed {
+                    b"PUSH"
+                } else {
+                    req.method().as_str().as_bytes()
+                },
+                uri: req
+                    .uri()
+                    .path_and_query()
+                    .map_or("/", |pq| pq.as_str())
+                    .as_bytes(),
+                version: record::version(req.version()),
+                request_bytes: shown.content_length.unwrap_or_default(),
+                gtxn: gtxn.as_bytes(),
+                ltxn,
+                user: &user,
+                bearer: shown
+                    .authorization
+                    .and_then(|a| strip_scheme(a, b"bearer "))
+                    .unwrap_or_default(),
+                referer: shown.referer.unwrap_or_default(),
+                user_agent: shown.user_agent.unwrap_or_default(),
+                forwarded_for: first_hop(shown.forwarded_for.unwrap_or_default()),
+                worker: self.worker.as_bytes(),
+            },
+        );
         Some(Box::new(Entry {
             log: self.clone(),
-            wall_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            started: Instant::now(),
+            started,
             head_at: None,
-            peer,
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            version: req.version(),
-            logged,
+            record,
             gtxn,
-            ltxn,
             status: 0,
             sent: 0,
-            pushed: false,
         }))
     }
 }
@@ -162,78 +214,38 @@ impl Entry {
         &self.gtxn
     }
 
-    /// The request is one the server pushed (HTTP/2).
-    pub fn pushed(mut self: Box<Self>) -> Box<Entry> {
-        self.pushed = true;
-        self
-    }
-
     /// The response head is ready: handling time ends, transfer time starts.
     pub fn answered(&mut self, status: u16) {
         self.status = status;
         self.head_at = Some(Instant::now());
     }
 
-    fn emit(self) {
+    fn emit(&self) {
         let done = Instant::now();
         let head_at = self.head_at.unwrap_or(done);
-        let handling = head_at.duration_since(self.started).as_millis() as u64;
-        let transfer = done.duration_since(head_at).as_millis() as u64;
-        let active = self.log.connections.load(Ordering::Relaxed) as u64;
-        let logged = &self.logged;
-        let auth = logged.authorization.as_ref().map(HeaderValue::as_bytes);
-        let user = auth.and_then(basic_user).unwrap_or_default();
-        let bearer = auth
-            .and_then(|a| strip_scheme(a, b"bearer "))
-            .unwrap_or_default();
-        let xff = first_hop(bytes_of(&logged.forwarded_for));
-        let fields = AccessFields {
-            wall_ms: self.wall_ms,
-            peer: self.peer,
-            host: bytes_of(&logged.host),
-            method: if self.pushed {
-                b"PUSH"
-            } else {
-                self.method.as_str().as_bytes()
-            },
-            uri: self
-                .uri
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str())
-                .as_bytes(),
-            version: record::version(self.version),
-            request_bytes: bytes_of(&logged.content_length),
+        let outcome = OutcomeFields {
             status: self.status,
             response_bytes: self.sent,
-            gtxn: self.gtxn.as_bytes(),
-            ltxn: self.ltxn,
-            user: &user,
-            bearer,
-            referer: bytes_of(&logged.referer),
-            user_agent: bytes_of(&logged.user_agent),
-            forwarded_for: xff,
-            worker: self.log.worker.as_bytes(),
-            active,
-            handling_ms: handling,
-            transfer_ms: transfer,
+            active: self.log.connections.load(Ordering::Relaxed) as u64,
+            handling_ms: head_at.duration_since(self.started).as_millis() as u64,
+            transfer_ms: done.duration_since(head_at).as_millis() as u64,
         };
         self.log
             .bridge
-            .emit_lazily(|batch| record::access(batch, &fields));
+            .emit_lazily(|batch| record::access(batch, &self.record, &outcome));
     }
 }
 
-/// One record's fields, in the order of the request log line.
-pub struct AccessFields<'a> {
+/// A record's fields known when the request arrives, in their order.
+pub struct RequestFields<'a> {
     pub wall_ms: u64,
-    pub peer: IpAddr,
+    /// The client's address.
+    pub peer: &'a [u8],
     pub host: &'a [u8],
     pub method: &'a [u8],
     pub uri: &'a [u8],
     pub version: &'a [u8],
     pub request_bytes: &'a [u8],
-    pub status: u16,
-    pub response_bytes: u64,
     pub gtxn: &'a [u8],
     pub ltxn: u64,
     pub user: &'a [u8],
@@ -242,9 +254,47 @@ pub struct AccessFields<'a> {
     pub user_agent: &'a [u8],
     pub forwarded_for: &'a [u8],
     pub worker: &'a [u8],
+}
+
+/// A record's fields known when the response has ended, in their order.
+pub struct OutcomeFields {
+    pub status: u16,
+    pub response_bytes: u64,
     pub active: u64,
     pub handling_ms: u64,
     pub transfer_ms: u64,
+}
+
+/// `n` in lower-case hex, without leading zeros.
+fn put_hex(out: &mut BytesMut, n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        out.put_u8(DIGITS[((n >> (i * 4)) & 0xf) as usize]);
+    }
+}
+
+thread_local! {
+    /// The wall clock at a moment of this thread's monotonic clock, taken again
+    /// every second: a request's start in ms since the epoch without a second
+    /// clock read per request.
+    static WALL_CLOCK: Cell<Option<(Instant, u64)>> = const { Cell::new(None) };
+}
+
+fn wall_ms(at: Instant) -> u64 {
+    WALL_CLOCK.with(|clock| {
+        if let Some((base, base_ms)) = clock.get() {
+            let since = at.saturating_duration_since(base);
+            if since < Duration::from_secs(1) {
+                return base_ms + since.as_millis() as u64;
+            }
+        }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        clock.set(Some((at, now_ms)));
+        now_ms
+    })
 }
 
 fn strip_scheme<'a>(value: &'a [u8], scheme: &[u8]) -> Option<&'a [u8]> {
@@ -379,5 +429,31 @@ mod tests {
         assert!(log.skips("/x/site.css"));
         assert!(log.skips("/api"));
         assert!(!log.skips("/"), "the root is always logged");
+    }
+
+    #[test]
+    fn hex_without_leading_zeros() {
+        for (n, hex) in [
+            (0, "0"),
+            (1, "1"),
+            (0xabc, "abc"),
+            (u64::MAX, "ffffffffffffffff"),
+        ] {
+            let mut out = BytesMut::new();
+            put_hex(&mut out, n);
+            assert_eq!(&out[..], hex.as_bytes());
+        }
+    }
+
+    #[test]
+    fn wall_clock_follows_the_monotonic_one() {
+        let now = Instant::now();
+        let wall = wall_ms(now);
+        let system = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(system.abs_diff(wall) < 1000, "{system} vs {wall}");
+        assert_eq!(wall_ms(now + Duration::from_millis(250)), wall + 250);
     }
 }

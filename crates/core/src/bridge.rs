@@ -37,6 +37,25 @@ pub struct Batch {
     pub ws_text: Vec<u8>,
     /// WebSocket binary messages, one after another: one Buffer for the batch.
     pub ws_binary: Vec<u8>,
+    /// Access records, one after another (`record::access`): one Buffer for the
+    /// batch, formatted in JS straight from its bytes.
+    pub log: Vec<u8>,
+}
+
+impl Batch {
+    /// An empty batch with room for as much as `last` held: a busy server's
+    /// batches fill without growing (and copying) their buffers step by step.
+    /// (Up to 256 KiB each: one large burst does not size every batch after it.)
+    fn sized_like(last: &Batch) -> Batch {
+        const MAX: usize = 256 * 1024;
+        Batch {
+            text: Vec::with_capacity(last.text.len().min(MAX)),
+            buffers: Vec::with_capacity(last.buffers.len().min(MAX)),
+            ws_text: Vec::with_capacity(last.ws_text.len().min(MAX)),
+            ws_binary: Vec::with_capacity(last.ws_binary.len().min(MAX)),
+            log: Vec::with_capacity(last.log.len().min(MAX)),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -212,7 +231,8 @@ impl Bridge {
         let wake = {
             let mut outbox = lock(&self.outbox);
             outbox.lazy_timer = false;
-            !outbox.batch.text.is_empty() && !std::mem::replace(&mut outbox.woken, true)
+            let waiting = !outbox.batch.text.is_empty() || !outbox.batch.log.is_empty();
+            waiting && !std::mem::replace(&mut outbox.woken, true)
         };
         if wake {
             self.wake();
@@ -246,7 +266,8 @@ impl Bridge {
             let mut outbox = lock(&self.outbox);
             outbox.woken = false;
             outbox.events = 0;
-            std::mem::take(&mut outbox.batch)
+            let next = Batch::sized_like(&outbox.batch);
+            std::mem::replace(&mut outbox.batch, next)
         };
         if self.ws_inbox.swap(0, Ordering::AcqRel) > 0 {
             self.ws_room.notify_waiters();

@@ -97,7 +97,7 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// `Cache-Control: max-age` for static files, by request path prefix.
     pub max_ages: Vec<(String, u32)>,
-    /// Access records for JS (record tag 'L'); None: no request log.
+    /// Access records for JS (the batch's log bytes); None: no request log.
     pub access_log: Option<AccessLogConfig>,
 }
 

@@ -114,7 +114,6 @@ pub async fn serve(
     mut shutdown: ShutdownSignal,
 ) {
     let _ = stream.set_nodelay(true);
-    let ip = peer.ip();
     let peer = Bytes::from(format!("{}\n{}\n", peer.ip(), peer.port()));
     let opened = tokio::select! {
         opened = opening(&stream, shared.config.keep_alive) => opened,
@@ -125,7 +124,7 @@ pub async fn serve(
     match opened {
         Opening::Http1 => {}
         Opening::Http2 => {
-            crate::h2_connection::serve(stream, ip, peer, shared, shutdown).await;
+            crate::h2_connection::serve(stream, peer, shared, shutdown).await;
             return;
         }
         Opening::Nothing => return,
@@ -135,7 +134,7 @@ pub async fn serve(
     let service_state = state.clone();
     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         // Routed (and handed to JS) here; the future only waits for the answer.
-        let entry = service_shared.log_entry(&req, ip);
+        let entry = service_shared.log_entry(&req, &peer, false);
         let answer = service::handle(&service_shared, &peer, req.map(Incoming::Http1));
         let state = service_state.clone();
         async move {

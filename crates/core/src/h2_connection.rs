@@ -4,7 +4,6 @@
 //! idles.
 
 use std::future::poll_fn;
-use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::Arc;
 
@@ -51,17 +50,12 @@ pub fn builder(config: &Config) -> h2::server::Builder {
 #[derive(Clone)]
 struct Context {
     shared: Arc<Shared>,
-    ip: IpAddr,
+    /// "address\nport\n".
     peer: Bytes,
 }
 
-pub async fn serve<T>(
-    io: T,
-    ip: IpAddr,
-    peer: Bytes,
-    shared: Arc<Shared>,
-    mut shutdown: ShutdownSignal,
-) where
+pub async fn serve<T>(io: T, peer: Bytes, shared: Arc<Shared>, mut shutdown: ShutdownSignal)
+where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let keep_alive = shared.config.keep_alive;
@@ -69,7 +63,7 @@ pub async fn serve<T>(
     let Ok(Ok(mut conn)) = tokio::time::timeout(keep_alive, handshake).await else {
         return;
     };
-    let context = Context { shared, ip, peer };
+    let context = Context { shared, peer };
     let mut idle = pin!(tokio::time::sleep(keep_alive));
     let mut closing = false;
     // The streams run in this task rather than one task each: the responses JS
@@ -155,7 +149,7 @@ async fn answer(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
     let body = Incoming::http2(body, &parts.headers);
     let request = Request::from_parts(parts, body);
     let shared = &context.shared;
-    let entry = shared.log_entry(&request, context.ip);
+    let entry = shared.log_entry(&request, &context.peer, false);
 
     let mut handling = pin!(service::handle(shared, &context.peer, request));
     let mut pushed = Pushed::default();
@@ -208,9 +202,7 @@ async fn answer_pushed(
     context: Context,
 ) {
     let shared = &context.shared;
-    let entry = shared
-        .log_entry(&request, context.ip)
-        .map(|entry| entry.pushed());
+    let entry = shared.log_entry(&request, &context.peer, true);
     let response = service::handle(shared, &context.peer, request).await;
     let response = logged(response, entry);
     h2_response::send(response, false, |head, end| send.send_response(head, end)).await;

@@ -15,11 +15,16 @@
 //!                  WebSocket binary buffer
 //! X id code index  a WebSocket closed: the code, the reason in buffers[index] ("" none)
 //! U id            a WebSocket's send queue drained: JS may send again
-//! L ms ip host method uri version reqBytes status resBytes gtxn ltxn user bearer
-//!   referer userAgent forwardedFor worker active handlingMs transferMs   access record
 //! ```
-
-use std::io::Write as _;
+//!
+//! Access records go to the batch's log bytes instead, one after another: each
+//! a table of its 20 fields' lengths (u32, little-endian), then the fields, in
+//! this order (the request's, then the response's):
+//!
+//! ```text
+//! ms ip host method uri version reqBytes gtxn ltxn user bearer referer userAgent
+//!   forwardedFor worker   status resBytes active handlingMs transferMs
+//! ```
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -181,37 +186,165 @@ pub fn closed(batch: &mut Batch) {
     batch.text.extend_from_slice(b"C\n");
 }
 
-/// `L` and the request log line's fields in order (see access_log.rs); "" = absent.
-pub fn access(batch: &mut Batch, f: &crate::access_log::AccessFields<'_>) {
-    let text = &mut batch.text;
-    text.extend_from_slice(b"L\n");
-    number(text, f.wall_ms);
-    // Written in place: no string per record.
-    let _ = write!(text, "{}", f.peer);
-    text.push(b'\n');
-    field(text, f.host);
-    field(text, f.method);
-    field(text, f.uri);
-    field(text, f.version);
-    field(text, f.request_bytes);
-    number(text, u64::from(f.status));
-    number(text, f.response_bytes);
-    field(text, f.gtxn);
-    number(text, f.ltxn);
-    field(text, f.user);
-    field(text, f.bearer);
-    field(text, f.referer);
-    field(text, f.user_agent);
-    field(text, f.forwarded_for);
-    field(text, f.worker);
-    number(text, f.active);
-    number(text, f.handling_ms);
-    number(text, f.transfer_ms);
+/// Fields of an access record.
+const ACCESS_FIELDS: usize = 20;
+/// The first of the fields known only when the response has ended.
+const OUTCOME_AT: usize = 15;
+
+/// An access record being written: a table of its fields' lengths, then the fields.
+struct AccessWriter<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the record (its table) starts in `out`.
+    table: usize,
+    next: usize,
+}
+
+impl AccessWriter<'_> {
+    fn field(&mut self, value: &[u8]) {
+        self.out.extend_from_slice(value);
+        // Fields come from a request head, which is far below 4 GiB.
+        let length = u32::try_from(value.len()).unwrap_or(u32::MAX);
+        let at = self.table + 4 * self.next;
+        self.out[at..at + 4].copy_from_slice(&length.to_le_bytes());
+        self.next += 1;
+    }
+
+    fn number(&mut self, n: u64) {
+        self.field(itoa::Buffer::new().format(n).as_bytes());
+    }
+}
+
+/// Start an access record in `out` with the request's fields (see access_log.rs);
+/// "" = absent.
+pub fn access_request(out: &mut Vec<u8>, f: &crate::access_log::RequestFields<'_>) {
+    let table = out.len();
+    out.resize(table + 4 * ACCESS_FIELDS, 0);
+    let mut w = AccessWriter {
+        out,
+        table,
+        next: 0,
+    };
+    w.number(f.wall_ms);
+    w.field(f.peer);
+    w.field(f.host);
+    w.field(f.method);
+    w.field(f.uri);
+    w.field(f.version);
+    w.field(f.request_bytes);
+    w.field(f.gtxn);
+    w.number(f.ltxn);
+    w.field(f.user);
+    w.field(f.bearer);
+    w.field(f.referer);
+    w.field(f.user_agent);
+    w.field(f.forwarded_for);
+    w.field(f.worker);
+    debug_assert_eq!(w.next, OUTCOME_AT);
+}
+
+/// Complete a record begun by `access_request` with the response's fields, into the batch.
+pub fn access(batch: &mut Batch, request: &[u8], f: &crate::access_log::OutcomeFields) {
+    let table = batch.log.len();
+    batch.log.extend_from_slice(request);
+    let mut w = AccessWriter {
+        out: &mut batch.log,
+        table,
+        next: OUTCOME_AT,
+    };
+    w.number(u64::from(f.status));
+    w.number(f.response_bytes);
+    w.number(f.active);
+    w.number(f.handling_ms);
+    w.number(f.transfer_ms);
+    debug_assert_eq!(w.next, ACCESS_FIELDS);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Splits a batch's log bytes into records of fields, by their tables.
+    fn records(mut log: &[u8]) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        while !log.is_empty() {
+            let (table, mut rest) = log.split_at(4 * ACCESS_FIELDS);
+            let mut fields = Vec::new();
+            for length in table.chunks(4) {
+                let length = u32::from_le_bytes(length.try_into().unwrap()) as usize;
+                let (field, after) = rest.split_at(length);
+                fields.push(String::from_utf8(field.to_vec()).unwrap());
+                rest = after;
+            }
+            out.push(fields);
+            log = rest;
+        }
+        out
+    }
+
+    #[test]
+    fn access_records_carry_a_table_of_lengths_then_the_fields() {
+        let mut batch = Batch::default();
+        for (ltxn, status) in [(1, 200), (2, 404)] {
+            let mut request = Vec::new();
+            access_request(
+                &mut request,
+                &crate::access_log::RequestFields {
+                    wall_ms: 1700000000123,
+                    peer: b"::1",
+                    host: b"h:80",
+                    method: b"GET",
+                    uri: b"/a?b",
+                    version: b"1.1",
+                    request_bytes: b"",
+                    gtxn: b"g-1",
+                    ltxn,
+                    user: b"",
+                    bearer: b"t",
+                    referer: b"r",
+                    user_agent: b"ua \"x\"",
+                    forwarded_for: b"",
+                    worker: b"W0",
+                },
+            );
+            let outcome = crate::access_log::OutcomeFields {
+                status,
+                response_bytes: 11,
+                active: 3,
+                handling_ms: 0,
+                transfer_ms: 12,
+            };
+            access(&mut batch, &request, &outcome);
+        }
+        let records = records(&batch.log);
+        assert_eq!(records.len(), 2);
+        assert_eq!(
+            records[0],
+            [
+                "1700000000123",
+                "::1",
+                "h:80",
+                "GET",
+                "/a?b",
+                "1.1",
+                "",
+                "g-1",
+                "1",
+                "",
+                "t",
+                "r",
+                "ua \"x\"",
+                "",
+                "W0",
+                "200",
+                "11",
+                "3",
+                "0",
+                "12"
+            ]
+        );
+        assert_eq!(records[1][8], "2");
+        assert_eq!(records[1][15], "404");
+    }
 
     #[test]
     fn request_record_lists_every_field() {

@@ -6,7 +6,6 @@
 //! state (static files, the proxy, bodies read before dispatch) are boxed.
 
 use std::future::{ready, Future};
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -36,8 +35,10 @@ pub struct Shared {
 
 impl Shared {
     /// The request's access record, when there is a request log and its path is logged.
-    pub fn log_entry<B>(&self, req: &Request<B>, ip: IpAddr) -> Option<Box<Entry>> {
-        self.access_log.as_ref()?.begin(req, ip)
+    /// `peer` is the connection's "address\nport\n".
+    /// `pushed`: a request the server pushed (HTTP/2).
+    pub fn log_entry<B>(&self, req: &Request<B>, peer: &Bytes, pushed: bool) -> Option<Box<Entry>> {
+        self.access_log.as_ref()?.begin(req, peer, pushed)
     }
 }
 

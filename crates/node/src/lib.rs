@@ -250,7 +250,8 @@ impl ToNapiValue for Utf8Text {
     }
 }
 
-/// A batch's WebSocket binary messages as one Buffer; undefined when none.
+/// A batch's WebSocket binary messages, or its access records, as one Buffer;
+/// undefined when none.
 struct OneBuffer(Vec<u8>);
 
 impl ToNapiValue for OneBuffer {
@@ -258,7 +259,7 @@ impl ToNapiValue for OneBuffer {
         if val.0.is_empty() {
             return unsafe { undefined(env) };
         }
-        unsafe { buffer_copy(env, &val.0, "copy WebSocket messages into a Buffer") }
+        unsafe { buffer_copy(env, &val.0, "copy a batch's bytes into a Buffer") }
     }
 }
 
@@ -314,9 +315,18 @@ fn body_bytes(body: Option<Either<String, &[u8]>>) -> Bytes {
     }
 }
 
-/// `(text, buffers, wsText, wsBinary) => void`, as JS sees the batch listener.
-type BatchListener<'env> =
-    Function<'env, FnArgs<(String, Option<Vec<Buffer>>, Option<String>, Option<Buffer>)>, ()>;
+/// `(text, buffers, wsText, wsBinary, log) => void`, as JS sees the batch listener.
+type BatchListener<'env> = Function<
+    'env,
+    FnArgs<(
+        String,
+        Option<Vec<Buffer>>,
+        Option<String>,
+        Option<Buffer>,
+        Option<Buffer>,
+    )>,
+    (),
+>;
 
 #[napi]
 pub struct NativeServer {
@@ -326,13 +336,13 @@ pub struct NativeServer {
 
 #[napi]
 impl NativeServer {
-    /// Bind and serve. `on_batch(text, buffers)` runs on the JS thread whenever
+    /// Bind and serve. `on_batch(text, buffers, wsText, wsBinary, log)` runs on the JS thread whenever
     /// events are waiting; see `skitai_core::record` for the text format.
     #[napi(constructor)]
     pub fn new(
         options: EngineOptions,
         #[napi(
-            ts_arg_type = "(text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined) => void"
+            ts_arg_type = "(text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined) => void"
         )]
         on_batch: BatchListener,
     ) -> Result<Self> {
@@ -348,12 +358,14 @@ impl NativeServer {
                     buffers,
                     ws_text,
                     ws_binary,
+                    log,
                 } = source.take();
                 Ok(FnArgs::from((
                     Latin1Text(text),
                     BufferList(buffers),
                     Utf8Text(ws_text),
                     OneBuffer(ws_binary),
+                    OneBuffer(log),
                 )))
             })?;
         bridge.set_waker(Some(Box::new(move || {

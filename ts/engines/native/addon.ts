@@ -47,8 +47,8 @@ export interface NativeServer {
   dispose(): void
 }
 
-/** A batch: its records, body buffers, and the WebSocket messages it carries (text, binary). */
-export type BatchListener = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined) => void
+/** A batch: its records, body buffers, the WebSocket messages it carries (text, binary) and its access records. */
+export type BatchListener = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined) => void
 
 export interface Addon {
   NativeServer: new (options: NativeOptions, onBatch: BatchListener) => NativeServer

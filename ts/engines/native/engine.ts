@@ -3,7 +3,6 @@ import { failureStatus, invoke } from '../../invoke.js'
 import type { CloseOptions, EngineStats, Server, ServerAddress, SkitaiRequest, SkitaiResponse } from '../../types.js'
 import type { EngineSettings } from '../settings.js'
 import { RequestLog } from '../../logging/request-log.js'
-import { ACCESS_FIELDS, accessRecordAt } from '../../logging/record.js'
 import { loadAddon, type NativeServer } from './addon.js'
 import { BodyKind, NativeRequest } from './request.js'
 import { NativeResponse, type ResponseContext } from './response.js'
@@ -51,8 +50,10 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     return headerStart + count * 2
   }
 
-  const onBatch = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined): void => {
+  const onBatch = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined): void => {
     try {
+      // Before the batch's events: its closing event closes the log.
+      if (log !== undefined) requestLog?.write(log)
       runBatch(text, buffers, wsText, wsBinary)
     } finally {
       // Whole responses made while running the batch go to the engine together.
@@ -72,10 +73,6 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
       switch (tag) {
         case 'R':
           at = dispatch(fields, at + 1, buffers)
-          break
-        case 'L':
-          requestLog?.write(accessRecordAt(fields, at + 1))
-          at += 1 + ACCESS_FIELDS
           break
         case 'M': {
           const size = Number(fields[at + 3])
