@@ -15,11 +15,17 @@ export class Text {
   }
 }
 
-/** What JSON.stringify writes for each byte that needs escaping (as a latin1 character); undefined for the rest. */
-const JSON_ESCAPES: Array<Uint8Array | undefined> = Array.from({ length: 256 }, (_, b) => {
+/** For each byte value, what stands for it inside a quoted field; undefined: the byte itself. */
+type Escapes = ReadonlyArray<Uint8Array | undefined>
+
+/** What JSON.stringify writes for each byte that needs escaping (as a latin1 character). */
+const JSON_ESCAPES: Escapes = Array.from({ length: 256 }, (_, b) => {
   const json = JSON.stringify(String.fromCharCode(b)).slice(1, -1)
   return json.length > 1 ? Buffer.from(json, 'latin1') : undefined
 })
+
+/** A quoted field of the skitai and combined lines escapes only its quotes. */
+const QUOTE_ESCAPES: Escapes = Array.from({ length: 256 }, (_, b) => (b === QUOTE ? Buffer.from('\\"', 'latin1') : undefined))
 
 /*
  * Whether bytes[from, to) hold a byte that needs escaping: four at a time, with
@@ -112,33 +118,25 @@ export class LineWriter {
 
   /** A field in double quotes, its own quotes escaped; `-` when empty. */
   quoted(r: RecordReader, field: number): void {
-    if (r.isEmpty(field)) return this.byte(DASH)
-    const bytes = r.bytes
-    const start = r.starts[field]!
-    const end = r.starts[field + 1]!
-    this.byte(QUOTE)
-    if (!hasQuote(bytes, r.view, start, end)) {
-      this.copy(bytes, r.view, start, end)
-      return this.byte(QUOTE)
-    }
-    const out = this.buffer
-    let o = this.used
-    for (let p = start; p < end; p++) {
-      const b = bytes[p]!
-      if (b === QUOTE) out[o++] = BACKSLASH
-      out[o++] = b
-    }
-    out[o++] = QUOTE
-    this.used = o
+    if (r.isEmpty(field)) this.byte(DASH)
+    else this.escaped(r, field, hasQuote, QUOTE_ESCAPES)
   }
 
   /** A field as a JSON string: the text JSON.stringify gives for its latin1 characters. */
   json(r: RecordReader, field: number): void {
+    this.escaped(r, field, hasJsonEscape, JSON_ESCAPES)
+  }
+
+  /**
+   * A field in double quotes, each byte that `escapes` has written as its escape;
+   * copied whole when `needsEscape` finds none (most fields).
+   */
+  private escaped(r: RecordReader, field: number, needsEscape: typeof hasQuote, escapes: Escapes): void {
     const bytes = r.bytes
     const start = r.starts[field]!
     const end = r.starts[field + 1]!
     this.byte(QUOTE)
-    if (!hasJsonEscape(bytes, r.view, start, end)) {
+    if (!needsEscape(bytes, r.view, start, end)) {
       this.copy(bytes, r.view, start, end)
       return this.byte(QUOTE)
     }
@@ -146,7 +144,7 @@ export class LineWriter {
     let o = this.used
     for (let p = start; p < end; p++) {
       const b = bytes[p]!
-      const escape = b < 32 || b === QUOTE || b === BACKSLASH ? JSON_ESCAPES[b] : undefined
+      const escape = escapes[b]
       if (escape === undefined) {
         out[o++] = b
       } else {

@@ -48,9 +48,10 @@ impl Batch {
     /// (Up to 256 KiB each: one large burst does not size every batch after it.)
     fn sized_like(last: &Batch) -> Batch {
         const MAX: usize = 256 * 1024;
+        const MAX_BUFFERS: usize = MAX / std::mem::size_of::<Bytes>();
         Batch {
             text: Vec::with_capacity(last.text.len().min(MAX)),
-            buffers: Vec::with_capacity(last.buffers.len().min(MAX)),
+            buffers: Vec::with_capacity(last.buffers.len().min(MAX_BUFFERS)),
             ws_text: Vec::with_capacity(last.ws_text.len().min(MAX)),
             ws_binary: Vec::with_capacity(last.ws_binary.len().min(MAX)),
             log: Vec::with_capacity(last.log.len().min(MAX)),
