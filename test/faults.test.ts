@@ -181,7 +181,12 @@ for (const engine of ENGINES) {
             probe.destroy()
             setImmediate(attempt)
           })
-          probe.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNREFUSED' ? resolve() : reject(error)))
+          probe.on('error', (error: NodeJS.ErrnoException) => {
+            if (error.code === 'ECONNREFUSED') resolve()
+            // A probe caught in the backlog as the listener closes is reset: look again.
+            else if (error.code === 'ECONNRESET') setImmediate(attempt)
+            else reject(error)
+          })
         }
         attempt()
       })
