@@ -6,21 +6,34 @@ import { describe, test } from 'node:test'
 import { LineWriter } from '../ts/logging/line-writer.js'
 import { ACCESS_FIELDS, encodeRecord, Field, RecordReader } from '../ts/logging/record.js'
 
-/** A record whose user agent is `value` (latin1: one character per byte). */
-function reader(value: string): RecordReader {
+/**
+ * What may follow a field in a batch: nothing (the field ends the batch, so
+ * whole words would read past it), plain bytes, bytes that need escaping (a
+ * word running past the field sees them).
+ */
+const FOLLOWERS = ['', 'plain-bytes', '"\\\x01"\\\x1f']
+
+/** A record whose user agent is `value` (latin1: one character per byte), then `after`. */
+function reader(value: string, after: string): RecordReader {
   const fields = new Array<string>(ACCESS_FIELDS).fill('')
   fields[Field.userAgent] = value
+  fields[Field.transferMs] = after
   const r = new RecordReader()
   r.reset(encodeRecord(fields))
   assert.ok(r.next())
   return r
 }
 
+/** What `write` gives for `value`: the same whatever follows it. */
 function written(value: string, write: (out: LineWriter, r: RecordReader) => void): string {
-  const out = new LineWriter()
-  out.reserve(6 * value.length + 16)
-  write(out, reader(value))
-  return out.buffer.toString('latin1', 0, out.used)
+  const texts = FOLLOWERS.map((after) => {
+    const out = new LineWriter()
+    out.reserve(6 * value.length + 16)
+    write(out, reader(value, after))
+    return out.buffer.toString('latin1', 0, out.used)
+  })
+  for (const text of texts) assert.equal(text, texts[0], `${JSON.stringify(value)} followed by other bytes`)
+  return texts[0]!
 }
 
 /** A deterministic generator (mulberry32): the same strings on every run. */

@@ -1,7 +1,6 @@
 import type { RecordReader } from './record.js'
 
 const QUOTE = 34
-const BACKSLASH = 92
 const DASH = 45
 
 /** Constant text of a line, encoded once. */
@@ -10,8 +9,11 @@ export class Text {
   readonly view: DataView
 
   constructor(text: string) {
-    this.bytes = Buffer.from(text, 'latin1')
-    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength)
+    // Three bytes of slack after the text, so it is copied in whole words.
+    const padded = Buffer.alloc(text.length + 3)
+    padded.write(text, 'latin1')
+    this.bytes = padded.subarray(0, text.length)
+    this.view = new DataView(padded.buffer, padded.byteOffset, padded.byteLength)
   }
 }
 
@@ -28,11 +30,11 @@ const JSON_ESCAPES: Escapes = Array.from({ length: 256 }, (_, b) => {
 const QUOTE_ESCAPES: Escapes = Array.from({ length: 256 }, (_, b) => (b === QUOTE ? Buffer.from('\\"', 'latin1') : undefined))
 
 /*
- * Whether bytes[from, to) hold a byte that needs escaping: four at a time, with
- * the word tricks of "Bit Twiddling Hacks" (haszero, hasless): a word has a zero
- * byte when (x - 0x01010101) & ~x & 0x80808080 is not 0, and a byte below 0x20
- * when (x - 0x20202020) & ~x & 0x80808080 is not 0. Neither misses a byte; the
- * slow path that escapes looks at each byte again anyway.
+ * Words (four bytes) that hold a byte needing escape, with the word tricks of
+ * "Bit Twiddling Hacks" (haszero, hasless): a word has a zero byte when
+ * (x - 0x01010101) & ~x & 0x80808080 is not 0, and a byte below 0x20 when
+ * (x - 0x20202020) & ~x & 0x80808080 is not 0. Neither misses a byte; a word
+ * they flag is looked at byte by byte.
  */
 const ONES = 0x01010101
 const HIGH_BITS = 0x80808080 | 0
@@ -42,55 +44,48 @@ const SPACES = 0x20202020
 
 const hasZeroByte = (x: number): number => (x - ONES) & ~x & HIGH_BITS
 
-/** A '"' in bytes[from, to). */
-function hasQuote(bytes: Uint8Array, view: DataView, from: number, to: number): boolean {
-  let p = from
-  for (; p + 4 <= to; p += 4) if (hasZeroByte(view.getUint32(p, true) ^ QUOTES) !== 0) return true
-  for (; p < to; p++) if (bytes[p] === QUOTE) return true
-  return false
-}
+/** Not 0 when the word has a '"'. */
+const quoteIn = (x: number): number => hasZeroByte(x ^ QUOTES)
 
-/** A byte JSON escapes ('"', '\\', or below 0x20) in bytes[from, to). */
-function hasJsonEscape(bytes: Uint8Array, view: DataView, from: number, to: number): boolean {
-  let p = from
-  for (; p + 4 <= to; p += 4) {
-    const x = view.getUint32(p, true)
-    if ((((x - SPACES) & ~x & HIGH_BITS) | hasZeroByte(x ^ QUOTES) | hasZeroByte(x ^ BACKSLASHES)) !== 0) return true
-  }
-  for (; p < to; p++) {
-    const b = bytes[p]!
-    if (b < 32 || b === QUOTE || b === BACKSLASH) return true
-  }
-  return false
-}
+/** Not 0 when the word has a byte JSON escapes: '"', '\\' or one below 0x20. */
+const jsonEscapeIn = (x: number): number => ((x - SPACES) & ~x & HIGH_BITS) | hasZeroByte(x ^ QUOTES) | hasZeroByte(x ^ BACKSLASHES)
 
 /**
  * Log lines being formatted, as bytes: the fields of a record are copied from
  * the batch's bytes, never made into strings. The buffer grows as needed and
  * is reused batch after batch.
+ *
+ * Bytes go four at a time through DataViews (an unaligned word costs about
+ * what one byte does). A field is copied in whole words, the last one running
+ * past its end, when its source has three bytes after it (a record's `wordEnd`,
+ * a Text's padding): the extra bytes land in the room `reserve` keeps and are
+ * overwritten by what follows.
  */
 export class LineWriter {
   buffer = Buffer.allocUnsafe(64 * 1024)
   private view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength)
   used = 0
 
-  /** Room for `n` more bytes. */
+  /** Room for `n` more bytes (and the three a last word may run past them). */
   reserve(n: number): void {
-    if (this.used + n <= this.buffer.length) return
-    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, this.used + n))
+    if (this.used + n + 3 <= this.buffer.length) return
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, this.used + n + 3))
     this.buffer.copy(bigger, 0, 0, this.used)
     this.buffer = bigger
     this.view = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength)
   }
 
-  /**
-   * bytes[from, to) as they are: four at a time (unaligned loads and stores
-   * through DataViews cost about what one byte does).
-   */
-  private copy(bytes: Uint8Array, view: DataView, from: number, to: number): void {
+  /** bytes[from, to) as they are; words may be read up to `wordEnd` + 3. */
+  private copy(bytes: Uint8Array, view: DataView, from: number, to: number, wordEnd: number): void {
     const out = this.view
-    let o = this.used
+    const start = this.used
+    let o = start
     let p = from
+    if (to <= wordEnd) {
+      for (; p < to; p += 4, o += 4) out.setUint32(o, view.getUint32(p, true), true)
+      this.used = start + to - from
+      return
+    }
     for (; p + 4 <= to; p += 4, o += 4) out.setUint32(o, view.getUint32(p, true), true)
     const buffer = this.buffer
     for (; p < to; p++) buffer[o++] = bytes[p]!
@@ -102,12 +97,12 @@ export class LineWriter {
   }
 
   text(text: Text): void {
-    this.copy(text.bytes, text.view, 0, text.bytes.length)
+    this.copy(text.bytes, text.view, 0, text.bytes.length, text.bytes.length)
   }
 
   /** A field as it is. */
   field(r: RecordReader, field: number): void {
-    this.copy(r.bytes, r.view, r.starts[field]!, r.starts[field + 1]!)
+    this.copy(r.bytes, r.view, r.starts[field]!, r.starts[field + 1]!, r.wordEnd)
   }
 
   /** A field, or `-` when empty. */
@@ -118,31 +113,50 @@ export class LineWriter {
 
   /** A field in double quotes, its own quotes escaped; `-` when empty. */
   quoted(r: RecordReader, field: number): void {
-    if (r.isEmpty(field)) this.byte(DASH)
-    else this.escaped(r, field, hasQuote, QUOTE_ESCAPES)
+    if (r.isEmpty(field)) return this.byte(DASH)
+    const view = r.view
+    const end = r.starts[field + 1]!
+    const out = this.view
+    let p = r.starts[field]!
+    let o = this.used
+    this.buffer[o++] = QUOTE
+    // Whole words while none has a quote; the rest byte by byte.
+    const words = Math.min(end, r.wordEnd)
+    for (; p < words; p += 4, o += 4) {
+      const x = view.getUint32(p, true)
+      if (quoteIn(x) !== 0) break
+      out.setUint32(o, x, true)
+    }
+    if (p >= end) o -= p - end
+    else o = this.escapeRest(r.bytes, p, end, o, QUOTE_ESCAPES)
+    this.buffer[o++] = QUOTE
+    this.used = o
   }
 
   /** A field as a JSON string: the text JSON.stringify gives for its latin1 characters. */
   json(r: RecordReader, field: number): void {
-    this.escaped(r, field, hasJsonEscape, JSON_ESCAPES)
+    const view = r.view
+    const end = r.starts[field + 1]!
+    const out = this.view
+    let p = r.starts[field]!
+    let o = this.used
+    this.buffer[o++] = QUOTE
+    const words = Math.min(end, r.wordEnd)
+    for (; p < words; p += 4, o += 4) {
+      const x = view.getUint32(p, true)
+      if (jsonEscapeIn(x) !== 0) break
+      out.setUint32(o, x, true)
+    }
+    if (p >= end) o -= p - end
+    else o = this.escapeRest(r.bytes, p, end, o, JSON_ESCAPES)
+    this.buffer[o++] = QUOTE
+    this.used = o
   }
 
-  /**
-   * A field in double quotes, each byte that `escapes` has written as its escape;
-   * copied whole when `needsEscape` finds none (most fields).
-   */
-  private escaped(r: RecordReader, field: number, needsEscape: typeof hasQuote, escapes: Escapes): void {
-    const bytes = r.bytes
-    const start = r.starts[field]!
-    const end = r.starts[field + 1]!
-    this.byte(QUOTE)
-    if (!needsEscape(bytes, r.view, start, end)) {
-      this.copy(bytes, r.view, start, end)
-      return this.byte(QUOTE)
-    }
+  /** bytes[p, end) written at `o`, each byte that `escapes` has as its escape; where the output ends. */
+  private escapeRest(bytes: Uint8Array, p: number, end: number, o: number, escapes: Escapes): number {
     const out = this.buffer
-    let o = this.used
-    for (let p = start; p < end; p++) {
+    for (; p < end; p++) {
       const b = bytes[p]!
       const escape = escapes[b]
       if (escape === undefined) {
@@ -151,8 +165,7 @@ export class LineWriter {
         for (let i = 0; i < escape.length; i++) out[o++] = escape[i]!
       }
     }
-    out[o++] = QUOTE
-    this.used = o
+    return o
   }
 
   /** A whole number in decimal. */

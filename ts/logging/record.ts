@@ -43,11 +43,14 @@ export class RecordReader {
   view = new DataView(this.bytes.buffer)
   /** Field i is bytes[starts[i], starts[i + 1]). */
   readonly starts = new Int32Array(ACCESS_FIELDS + 1)
+  /** A field that ends here or before can be read in whole words (the last one running past it). */
+  wordEnd = -3
   private at = 0
 
   reset(bytes: Uint8Array): void {
     this.bytes = bytes
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    this.wordEnd = bytes.length - 3
     this.at = 0
   }
 

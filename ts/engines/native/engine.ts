@@ -50,14 +50,22 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     return headerStart + count * 2
   }
 
+  /** The batch carried the closing event: the server closes once the batch's log is written. */
+  let closedInBatch = false
+
   const onBatch = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined): void => {
+    closedInBatch = false
     try {
-      // Before the batch's events: its closing event closes the log.
-      if (log !== undefined) requestLog?.write(log)
       runBatch(text, buffers, wsText, wsBinary)
     } finally {
       // Whole responses made while running the batch go to the engine together.
       native.endBatch()
+      // The log's lines after that: they are not on any request's way.
+      if (log !== undefined) requestLog?.write(log)
+      if (closedInBatch) {
+        const closed = onClosed
+        void (requestLog?.close() ?? Promise.resolve()).then(() => closed?.())
+      }
     }
   }
 
@@ -100,8 +108,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
           at += 1
           webSockets.flush()
           native.dispose()
-          const closed = onClosed
-          void (requestLog?.close() ?? Promise.resolve()).then(() => closed?.())
+          closedInBatch = true
           break
         }
         case 'D':
