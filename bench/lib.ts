@@ -1,5 +1,5 @@
 // What the benchmarks share: starting pinned servers, running wrk, medians.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -76,6 +76,24 @@ export interface WrkResult {
 export function wrk(url: string, connections: number, seconds: number, threads = 1): WrkResult {
   const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', url]
   const out = threads === 1 ? execFileSync('taskset', ['-c', '1', 'wrk', ...args], { encoding: 'utf8' }) : execFileSync('wrk', args, { encoding: 'utf8' })
+  return wrkResult(url, out)
+}
+
+/** One-thread wrk pinned to CPU 1, run alongside others (each server then gets its share of CPU 0). */
+export function wrkAlongside(url: string, connections: number, seconds: number): Promise<WrkResult> {
+  return new Promise((resolve, reject) => {
+    execFile('taskset', ['-c', '1', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' }, (error, out) => {
+      if (error) return reject(error)
+      try {
+        resolve(wrkResult(url, out))
+      } catch (failed) {
+        reject(failed instanceof Error ? failed : new Error(String(failed)))
+      }
+    })
+  })
+}
+
+function wrkResult(url: string, out: string): WrkResult {
   if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk saw errors against ${url}:\n${out}`)
   const transfer = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(out)
   const scale: Record<string, number> = { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }

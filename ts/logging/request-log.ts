@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { logDir } from '../process/paths.js'
-import { byteDestination, type ByteDestination } from './destination.js'
+import { byteDestination, type ByteDestination } from './byte-destination.js'
 import { FORMATS, LINE_TEXT_MAX, type AccessLogFormat, type LineFormat } from './formats.js'
 import { LineWriter, Text } from './line-writer.js'
 import { Field, RecordReader } from './record.js'

@@ -1,0 +1,64 @@
+// The request log's destination on real files: every line arrives in order
+// across many blocks, close() waits for the writes, SIGUSR1's reopen follows a
+// rename, and a failing disk is a warning, not a crash.
+import assert from 'node:assert/strict'
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { byteDestination } from '../ts/logging/byte-destination.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'skitai-dest-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+const line = (i: number): Buffer => Buffer.from(`line ${i} ${'x'.repeat(i % 300)}\n`, 'latin1')
+
+describe('request log destination', () => {
+  test('lines written in batches of every size arrive whole and in order; close() waits for them', async () => {
+    const file = join(dir, 'order.log')
+    const dest = byteDestination(file)
+    const expected: Buffer[] = []
+    let i = 0
+    // Batches from one line to ~300 KiB (larger than a block), and a buffer longer than what it holds.
+    for (const size of [1, 5, 200, 1, 2000, 3, 900]) {
+      const batch = Buffer.concat(Array.from({ length: size }, () => line(i++)))
+      expected.push(batch)
+      const roomy = Buffer.concat([batch, Buffer.from('not part of the batch')])
+      dest.writeBytes(roomy, batch.length)
+      // Let some writes finish between batches, others pile up behind one in flight.
+      if (size % 2 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    await dest.close()
+    assert.ok(readFileSync(file).equals(Buffer.concat(expected)))
+    // Lines after close are dropped, not written to a closed descriptor.
+    dest.writeBytes(line(0), line(0).length)
+  })
+
+  test('reopen() after a rename: earlier lines stay in the renamed file, later ones go to the new one', async () => {
+    const file = join(dir, 'rotate.log')
+    const dest = byteDestination(file)
+    dest.writeBytes(line(1), line(1).length)
+    renameSync(file, `${file}.1`)
+    dest.reopen()
+    dest.writeBytes(line(2), line(2).length)
+    await dest.close()
+    assert.equal(readFileSync(`${file}.1`, 'latin1'), line(1).toString('latin1'))
+    assert.equal(readFileSync(file, 'latin1'), line(2).toString('latin1'))
+  })
+
+  test('a write that fails (a full disk) is one warning; the process and close() carry on', { skip: !existsSync('/dev/full') && 'no /dev/full here' }, async () => {
+    const warnings: string[] = []
+    const onWarning = (warning: Error): void => void warnings.push(warning.message)
+    process.on('warning', onWarning)
+    try {
+      const dest = byteDestination('/dev/full')
+      for (let n = 0; n < 3; n++) dest.writeBytes(Buffer.alloc(200 * 1024, 65), 200 * 1024)
+      await dest.close()
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.equal(warnings.length, 1, warnings.join('\n'))
+      assert.match(warnings[0]!, /request log \/dev\/full: .*ENOSPC|no space/i)
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+})
