@@ -1,6 +1,6 @@
 // What the benchmarks share: starting pinned servers, running wrk, medians.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -63,6 +63,8 @@ function ms(value: string): number {
 
 export interface WrkResult {
   rps: number
+  /** Requests completed in the run. */
+  requests: number
   p50: number
   p99: number
   /** Transfer per second in MiB. */
@@ -93,12 +95,23 @@ export function wrkAlongside(url: string, connections: number, seconds: number):
   })
 }
 
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }))
+
+/** CPU seconds a process (all its threads) has used so far, user and system. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+}
+
 function wrkResult(url: string, out: string): WrkResult {
   if (/Non-2xx|Socket errors/.test(out)) throw new Error(`wrk saw errors against ${url}:\n${out}`)
   const transfer = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(out)
   const scale: Record<string, number> = { B: 1 / 1048576, KB: 1 / 1024, MB: 1, GB: 1024 }
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
     p50: ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
     p99: ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
     mibps: transfer ? Number(transfer[1]) * (scale[transfer[2]!] ?? 1) : Number.NaN,
