@@ -19,8 +19,8 @@ describe('request log destination', () => {
     const dest = byteDestination(file)
     const expected: Buffer[] = []
     let i = 0
-    // Batches from one line to ~300 KiB (larger than a block), and a buffer longer than what it holds.
-    for (const size of [1, 5, 200, 1, 2000, 3, 900]) {
+    // Batches from one line to ~800 KiB (larger than a block), and a buffer longer than what it holds.
+    for (const size of [1, 5, 200, 1, 5000, 3, 900, 4000]) {
       const batch = Buffer.concat(Array.from({ length: size }, () => line(i++)))
       expected.push(batch)
       const roomy = Buffer.concat([batch, Buffer.from('not part of the batch')])

@@ -8,7 +8,7 @@ export interface ByteDestination extends Destination {
 }
 
 /** Lines are written once a block holds this much (fewer, larger writes under load). */
-const BLOCK = 128 * 1024
+const BLOCK = 512 * 1024
 
 /**
  * The request log's destination: lines gathered into a block, written
