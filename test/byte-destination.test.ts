@@ -2,9 +2,11 @@
 // across many blocks, close() waits for the writes, SIGUSR1's reopen follows a
 // rename, and a failing disk is a warning, not a crash.
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { after, describe, test } from 'node:test'
 import { byteDestination } from '../ts/logging/byte-destination.js'
 
@@ -44,6 +46,22 @@ describe('request log destination', () => {
     await dest.close()
     assert.equal(readFileSync(`${file}.1`, 'latin1'), line(1).toString('latin1'))
     assert.equal(readFileSync(file, 'latin1'), line(2).toString('latin1'))
+  })
+
+  test('lines not yet written when the process exits are written on the way out', () => {
+    const file = join(dir, 'exit.log')
+    const module = fileURLToPath(new URL('../ts/logging/byte-destination.ts', import.meta.url))
+    // Two batches, together below a block: nothing is written before the exit.
+    const script = `
+      import { byteDestination } from ${JSON.stringify(module)}
+      const dest = byteDestination(${JSON.stringify(file)})
+      const a = Buffer.from('first\\n'), b = Buffer.from('second\\n')
+      dest.writeBytes(a, a.length)
+      dest.writeBytes(b, b.length)
+      process.exit(0)
+    `
+    execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script])
+    assert.equal(readFileSync(file, 'latin1'), 'first\nsecond\n')
   })
 
   test('a write that fails (a full disk) is one warning; the process and close() carry on', { skip: !existsSync('/dev/full') && 'no /dev/full here' }, async () => {
