@@ -27,6 +27,8 @@ function baseBuild(): string {
   const tree = join(here, 'tmp', 'paired-tree')
   rmSync(dir, { recursive: true, force: true })
   rmSync(tree, { recursive: true, force: true })
+  // A run cut short leaves its worktree registered: forget it first.
+  execFileSync('git', ['worktree', 'prune'], { cwd: root, stdio: 'ignore' })
   execFileSync('git', ['worktree', 'add', '--detach', tree, BASE], { cwd: root, stdio: 'ignore' })
   try {
     symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'))
