@@ -30,8 +30,8 @@ export function byteDestination(target: string | 1 | 2): ByteDestination {
   let reopenWanted = false
   let ended = false
   let failed = false
-  /** close() callers, told when everything is written. */
-  const waiting: Array<() => void> = []
+  /** Set by close(): called once everything is written. */
+  let whenWritten: (() => void) | undefined
 
   const writeOut = (): void => {
     if (writing || used === 0) return
@@ -66,7 +66,7 @@ export function byteDestination(target: string | 1 | 2): ByteDestination {
       fd = reopened(fd, target)
     }
     if (used > 0 && (used >= BLOCK || ended || isTTY)) return writeOut()
-    if (used === 0) for (const done of waiting.splice(0)) done()
+    if (used === 0) whenWritten?.()
   }
 
   // A quiet server's last lines are not held back for long.
@@ -108,10 +108,11 @@ export function byteDestination(target: string | 1 | 2): ByteDestination {
       clearInterval(timer)
       untrack(dest)
       return new Promise<void>((done) => {
-        waiting.push(() => {
+        whenWritten = () => {
+          whenWritten = undefined
           if (typeof target === 'string') closeSync(fd)
           done()
-        })
+        }
         if (!writing) settle()
       })
     },

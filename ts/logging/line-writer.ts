@@ -113,28 +113,20 @@ export class LineWriter {
 
   /** A field in double quotes, its own quotes escaped; `-` when empty. */
   quoted(r: RecordReader, field: number): void {
-    if (r.isEmpty(field)) return this.byte(DASH)
-    const view = r.view
-    const end = r.starts[field + 1]!
-    const out = this.view
-    let p = r.starts[field]!
-    let o = this.used
-    this.buffer[o++] = QUOTE
-    // Whole words while none has a quote; the rest byte by byte.
-    const words = Math.min(end, r.wordEnd)
-    for (; p < words; p += 4, o += 4) {
-      const x = view.getUint32(p, true)
-      if (quoteIn(x) !== 0) break
-      out.setUint32(o, x, true)
-    }
-    if (p >= end) o -= p - end
-    else o = this.escapeRest(r.bytes, p, end, o, QUOTE_ESCAPES)
-    this.buffer[o++] = QUOTE
-    this.used = o
+    if (r.isEmpty(field)) this.byte(DASH)
+    else this.escaped(r, field, false)
   }
 
   /** A field as a JSON string: the text JSON.stringify gives for its latin1 characters. */
   json(r: RecordReader, field: number): void {
+    this.escaped(r, field, true)
+  }
+
+  /**
+   * A field in double quotes, escaped for JSON or only its quotes: whole words
+   * while none has a byte to escape, the rest byte by byte.
+   */
+  private escaped(r: RecordReader, field: number, json: boolean): void {
     const view = r.view
     const end = r.starts[field + 1]!
     const out = this.view
@@ -144,11 +136,11 @@ export class LineWriter {
     const words = Math.min(end, r.wordEnd)
     for (; p < words; p += 4, o += 4) {
       const x = view.getUint32(p, true)
-      if (jsonEscapeIn(x) !== 0) break
+      if ((json ? jsonEscapeIn(x) : quoteIn(x)) !== 0) break
       out.setUint32(o, x, true)
     }
     if (p >= end) o -= p - end
-    else o = this.escapeRest(r.bytes, p, end, o, JSON_ESCAPES)
+    else o = this.escapeRest(r.bytes, p, end, o, json ? JSON_ESCAPES : QUOTE_ESCAPES)
     this.buffer[o++] = QUOTE
     this.used = o
   }
