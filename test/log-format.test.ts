@@ -3,6 +3,9 @@
 // take a different path for each of a word's four positions).
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { execFileSync } from 'node:child_process'
+import { FORMATS, LINES } from '../ts/logging/formats.js'
+import { compileLine, dashed, field, interpretLine, json, quoted, type LineFormat, type Piece } from '../ts/logging/line-compiler.js'
 import { LineWriter } from '../ts/logging/line-writer.js'
 import { ACCESS_FIELDS, encodeRecord, Field, RecordReader } from '../ts/logging/record.js'
 
@@ -24,16 +27,26 @@ function reader(value: string, after: string): RecordReader {
   return r
 }
 
-/** What `write` gives for `value`: the same whatever follows it. */
-function written(value: string, write: (out: LineWriter, r: RecordReader) => void): string {
+/** What `line` gives for a record whose user agent is `value`: the same whatever follows it. */
+function written(value: string, line: LineFormat): string {
   const texts = FOLLOWERS.map((after) => {
     const out = new LineWriter()
     out.reserve(6 * value.length + 16)
-    write(out, reader(value, after))
+    line(reader(value, after), out)
     return out.buffer.toString('latin1', 0, out.used)
   })
   for (const text of texts) assert.equal(text, texts[0], `${JSON.stringify(value)} followed by other bytes`)
   return texts[0]!
+}
+
+/** A line of one piece, made both ways: compiled to code, and by the writer's methods. */
+function bothWays(piece: Piece): Array<[string, LineFormat]> {
+  const compiled = compileLine([piece])
+  assert.equal(compiled.name, 'line', 'made as code')
+  return [
+    ['compiled', compiled],
+    ['interpreted', interpretLine([piece])],
+  ]
 }
 
 /** A deterministic generator (mulberry32): the same strings on every run. */
@@ -61,18 +74,95 @@ describe('request log formatting', () => {
   samples.push('')
 
   test('JSON strings are the text JSON.stringify gives', () => {
-    for (const value of samples) assert.equal(written(value, (out, r) => out.json(r, Field.userAgent)), JSON.stringify(value), JSON.stringify(value))
-  })
-
-  test('quoted fields escape their quotes; empty ones are a dash', () => {
-    for (const value of samples) {
-      const expected = value === '' ? '-' : `"${value.replace(/"/g, '\\"')}"`
-      assert.equal(written(value, (out, r) => out.quoted(r, Field.userAgent)), expected, JSON.stringify(value))
+    for (const [how, line] of bothWays(json(Field.userAgent))) {
+      for (const value of samples) assert.equal(written(value, line), JSON.stringify(value), `${how}: ${JSON.stringify(value)}`)
     }
   })
 
-  test('fields are copied whole, whatever their length', () => {
-    for (const value of samples) assert.equal(written(value, (out, r) => out.field(r, Field.userAgent)), value)
+  test('quoted fields escape their quotes; empty ones are a dash', () => {
+    for (const [how, line] of bothWays(quoted(Field.userAgent))) {
+      for (const value of samples) {
+        const expected = value === '' ? '-' : `"${value.replace(/"/g, '\\"')}"`
+        assert.equal(written(value, line), expected, `${how}: ${JSON.stringify(value)}`)
+      }
+    }
+  })
+
+  test('fields are copied whole, whatever their length; dashed ones are a dash when empty', () => {
+    for (const [how, line] of bothWays(field(Field.userAgent))) {
+      for (const value of samples) assert.equal(written(value, line), value, how)
+    }
+    for (const [how, line] of bothWays(dashed(Field.userAgent, '0'))) {
+      for (const value of samples) assert.equal(written(value, line), value === '' ? '0' : value, how)
+    }
+  })
+
+  test("each format's compiled line is its interpreted one, and a json line is the record's object", () => {
+    const texts = [...samples.slice(-200), 'Mozilla/5.0 (X11; Linux x86_64)', '\x7f\x80\xff', '']
+    const pick = (): string => texts[Math.floor(next() * texts.length)]!
+    const digits = (): string => String(Math.floor(next() * 1e6))
+    for (let i = 0; i < 300; i++) {
+      const fields = Array.from({ length: ACCESS_FIELDS }, pick)
+      for (const f of [Field.time, Field.ltxn, Field.status, Field.responseBytes, Field.active, Field.handlingMs, Field.transferMs]) fields[f] = digits()
+      fields[Field.method] = 'GET'
+      fields[Field.version] = '1.1'
+      fields[Field.ip] = '127.0.0.1'
+      fields[Field.worker] = 'W1'
+      const lines: Record<string, string> = {}
+      for (const [name, pieces] of Object.entries(LINES)) {
+        const made = [FORMATS[name as keyof typeof FORMATS], interpretLine(pieces)].map((line) => {
+          const r = new RecordReader()
+          r.reset(encodeRecord(fields))
+          assert.ok(r.next())
+          const out = new LineWriter()
+          out.reserve(4096)
+          line(r, out)
+          return out.buffer.toString('latin1', 0, out.used)
+        })
+        assert.equal(made[0], made[1], `${name}: ${JSON.stringify(fields)}`)
+        lines[name] = made[0]!
+      }
+      const headers: Record<string, string> = {}
+      for (const [f, name] of [[Field.host, 'host'], [Field.userAgent, 'user-agent'], [Field.referer, 'referer'], [Field.forwardedFor, 'x-forwarded-for']] as const) {
+        if (fields[f] !== '') headers[name] = fields[f]!
+      }
+      const parsed = JSON.parse(lines.json!) as Record<string, unknown>
+      assert.deepEqual(
+        { req: parsed.req, res: parsed.res, time: parsed.time, responseTime: parsed.responseTime, ltxn: parsed.ltxn, worker: parsed.worker },
+        {
+          req: { id: fields[Field.gtxn], method: 'GET', url: fields[Field.uri], httpVersion: '1.1', remoteAddress: '127.0.0.1', headers },
+          res: { statusCode: Number(fields[Field.status]), contentLength: Number(fields[Field.responseBytes]) },
+          time: Number(fields[Field.time]),
+          responseTime: Number(fields[Field.handlingMs]) + Number(fields[Field.transferMs]),
+          ltxn: Number(fields[Field.ltxn]),
+          worker: 'W1',
+        },
+      )
+      assert.ok(lines.json!.endsWith('}\n'))
+    }
+  })
+
+  test('where code cannot be made from text, lines come out the same from the writer', () => {
+    const script = `
+      import { FORMATS } from './ts/logging/formats.ts'
+      import { LineWriter } from './ts/logging/line-writer.ts'
+      import { encodeRecord, RecordReader } from './ts/logging/record.ts'
+      const r = new RecordReader()
+      r.reset(encodeRecord(['1700000000000', '::1', 'h', 'GET', '/a"b', '1.1', '', 'g', '7', '', '', '', 'ua', '', 'W0', '200', '5', '1', '2', '3']))
+      r.next()
+      const out = new LineWriter()
+      out.reserve(4096)
+      FORMATS.json(r, out)
+      process.stdout.write(FORMATS.json.name + ' ' + out.buffer.toString('latin1', 0, out.used))
+    `
+    // Each process has its own pid in the line.
+    const run = (flags: string[]): string =>
+      execFileSync(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' }).replace(/"pid":\d+/, '"pid":0')
+    const compiled = run([])
+    const interpreted = run(['--disallow-code-generation-from-strings'])
+    assert.match(compiled, /^line \{/)
+    assert.doesNotMatch(interpreted, /^line /)
+    assert.equal(interpreted.slice(interpreted.indexOf(' ')), compiled.slice(compiled.indexOf(' ')))
   })
 
   test('numbers are written in decimal', () => {

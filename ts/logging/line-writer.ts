@@ -45,10 +45,10 @@ const SPACES = 0x20202020
 const hasZeroByte = (x: number): number => (x - ONES) & ~x & HIGH_BITS
 
 /** Not 0 when the word has a '"'. */
-const quoteIn = (x: number): number => hasZeroByte(x ^ QUOTES)
+export const quoteIn = (x: number): number => hasZeroByte(x ^ QUOTES)
 
 /** Not 0 when the word has a byte JSON escapes: '"', '\\' or one below 0x20. */
-const jsonEscapeIn = (x: number): number => ((x - SPACES) & ~x & HIGH_BITS) | hasZeroByte(x ^ QUOTES) | hasZeroByte(x ^ BACKSLASHES)
+export const jsonEscapeIn = (x: number): number => ((x - SPACES) & ~x & HIGH_BITS) | hasZeroByte(x ^ QUOTES) | hasZeroByte(x ^ BACKSLASHES)
 
 /**
  * Log lines being formatted, as bytes: the fields of a record are copied from
@@ -140,14 +140,15 @@ export class LineWriter {
       out.setUint32(o, x, true)
     }
     if (p >= end) o -= p - end
-    else o = this.escapeRest(r.bytes, p, end, o, json ? JSON_ESCAPES : QUOTE_ESCAPES)
+    else o = this.escapeRest(r.bytes, p, end, o, json)
     this.buffer[o++] = QUOTE
     this.used = o
   }
 
-  /** bytes[p, end) written at `o`, each byte that `escapes` has as its escape; where the output ends. */
-  private escapeRest(bytes: Uint8Array, p: number, end: number, o: number, escapes: Escapes): number {
+  /** bytes[p, end) written at `o`, escaped for JSON or only their quotes; where the output ends. */
+  escapeRest(bytes: Uint8Array, p: number, end: number, o: number, json: boolean): number {
     const out = this.buffer
+    const escapes = json ? JSON_ESCAPES : QUOTE_ESCAPES
     for (; p < end; p++) {
       const b = bytes[p]!
       const escape = escapes[b]
