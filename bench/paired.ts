@@ -6,6 +6,9 @@
 // against itself, to show what a difference of nothing looks like.
 //
 //   BASE=HEAD~3 ACCESS_LOG=json npm run bench:paired
+//
+// BASE_NATIVE=<dir> gives the base side an addon of its own (a copy of an
+// earlier build's native/ directory), to compare changes to the Rust as well.
 import { execFileSync } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,6 +21,7 @@ const ROUNDS = Number(process.env.ROUNDS ?? 6)
 const DURATION = Number(process.env.DURATION ?? 4)
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50)
 const ACCESS_LOG = process.env.ACCESS_LOG ?? ''
+const BASE_NATIVE = process.env.BASE_NATIVE
 
 const root = join(here, '..')
 
@@ -36,7 +40,8 @@ function baseBuild(): string {
   } finally {
     execFileSync('git', ['worktree', 'remove', '--force', tree], { cwd: root, stdio: 'ignore' })
   }
-  for (const shared of ['native', 'node_modules']) symlinkSync(join(root, shared), join(dir, shared))
+  symlinkSync(BASE_NATIVE ?? join(root, 'native'), join(dir, 'native'))
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'))
   cpSync(join(root, 'package.json'), join(dir, 'package.json'))
   mkdirSync(join(dir, 'bench', 'servers'), { recursive: true })
   cpSync(join(here, 'servers', 'skitai.mjs'), join(dir, 'bench', 'servers', 'skitai.mjs'))
@@ -88,10 +93,10 @@ async function main(): Promise<void> {
     [
       `# Two versions side by side, by CPU per request (${new Date().toISOString().slice(0, 10)})`,
       '',
-      `Command: \`${CONTROL ? 'CONTROL=1' : `BASE=${BASE}`} ROUNDS=${ROUNDS} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS}${ACCESS_LOG ? ` ACCESS_LOG=${ACCESS_LOG}` : ''} npm run bench:paired\``,
+      `Command: \`${CONTROL ? 'CONTROL=1' : `BASE=${BASE}`}${BASE_NATIVE ? ` BASE_NATIVE=${BASE_NATIVE}` : ''} ROUNDS=${ROUNDS} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS}${ACCESS_LOG ? ` ACCESS_LOG=${ACCESS_LOG}` : ''} npm run bench:paired\``,
       '',
       'bench/servers/skitai.mjs (native engine, one engine thread, the hello handler' + (ACCESS_LOG ? `, the request log in the ${ACCESS_LOG} format to a file` : '') + '),',
-      `as of ${CONTROL ? 'the working tree, twice' : `\`${BASE}\` and as of the working tree`}, on the same addon; both on CPU 0 and loaded at the same`,
+      `as of ${CONTROL ? 'the working tree, twice' : `\`${BASE}\` and as of the working tree`}, ${BASE_NATIVE ? 'the base on an earlier build of the addon' : 'on the same addon'}; both on CPU 0 and loaded at the same`,
       `time by a \`wrk -t1 -c${CONNECTIONS}\` each on CPU 1. CPU µs/request: the server's user + system time (all its threads) over the`,
       'requests its wrk completed. A negative difference: the working tree costs less.',
     ],

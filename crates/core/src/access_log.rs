@@ -94,7 +94,8 @@ pub struct Entry {
     head_at: Option<Instant>,
     /// The record's request fields (`record::access_request`).
     record: Vec<u8>,
-    gtxn: HeaderValue,
+    /// For the response's header, which takes it (the record has its own copy).
+    gtxn: Option<HeaderValue>,
     status: u16,
     sent: u64,
 }
@@ -202,7 +203,7 @@ impl AccessLog {
             started,
             head_at: None,
             record,
-            gtxn,
+            gtxn: Some(gtxn),
             status: 0,
             sent: 0,
         }))
@@ -210,10 +211,6 @@ impl AccessLog {
 }
 
 impl Entry {
-    pub fn gtxn(&self) -> &HeaderValue {
-        &self.gtxn
-    }
-
     /// The response head is ready: handling time ends, transfer time starts.
     pub fn answered(&mut self, status: u16) {
         self.status = status;
@@ -335,9 +332,10 @@ pub fn logged(
 ) -> Response<LoggedBody> {
     let entry = entry.map(|mut entry| {
         entry.answered(response.status().as_u16());
-        response
-            .headers_mut()
-            .insert(GTXN_HEADER.clone(), entry.gtxn().clone());
+        // Moved, not cloned: a clone of an id made here would allocate to share it.
+        if let Some(gtxn) = entry.gtxn.take() {
+            response.headers_mut().insert(GTXN_HEADER.clone(), gtxn);
+        }
         entry
     });
     response.map(|body| LoggedBody::new(body, entry))
