@@ -173,6 +173,26 @@ describe('request log formatting', () => {
     }
   })
 
+  test('only the records in the given length are read; the reader keeps its view of a Buffer handed over again', () => {
+    const one = encodeRecord(new Array<string>(ACCESS_FIELDS).fill('a'))
+    const two = encodeRecord(new Array<string>(ACCESS_FIELDS).fill('b'))
+    const kept = Buffer.alloc(one.length + two.length + 100, 0xff)
+    const r = new RecordReader()
+    const read = (length: number): string[] => {
+      r.reset(kept, length)
+      const seen: string[] = []
+      while (r.next()) seen.push(String.fromCharCode(kept[r.starts[Field.userAgent]!]!))
+      return seen
+    }
+    one.copy(kept)
+    two.copy(kept, one.length)
+    assert.deepEqual(read(one.length + two.length), ['a', 'b'])
+    const view = r.view
+    two.copy(kept)
+    assert.deepEqual(read(two.length), ['b'])
+    assert.equal(r.view, view)
+  })
+
   test('a record cut short is reported, not read past its end', () => {
     const whole = encodeRecord(new Array<string>(ACCESS_FIELDS).fill('x'))
     const r = new RecordReader()

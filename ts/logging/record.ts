@@ -46,10 +46,16 @@ export class RecordReader {
   /** A field that ends here or before can be read in whole words (the last one running past it). */
   wordEnd = -3
   private at = 0
+  private end = 0
 
-  reset(bytes: Uint8Array): void {
-    this.bytes = bytes
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  /** Read the records in bytes[0, length); the bytes after them may be read in whole words too. */
+  reset(bytes: Uint8Array, length = bytes.length): void {
+    // The native engine hands over the same Buffer batch after batch.
+    if (bytes !== this.bytes) {
+      this.bytes = bytes
+      this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    }
+    this.end = length
     this.wordEnd = bytes.length - 3
     this.at = 0
   }
@@ -57,7 +63,7 @@ export class RecordReader {
   /** Moves to the next record; false when there is none left. */
   next(): boolean {
     const at = this.at
-    const end = this.bytes.length
+    const end = this.end
     if (at >= end) return false
     let start = at + ACCESS_TABLE
     if (start > end) throw this.corrupt()
@@ -72,7 +78,7 @@ export class RecordReader {
   }
 
   private corrupt(): Error {
-    return new Error(`skitai: corrupt access record at byte ${this.at} of ${this.bytes.length}`)
+    return new Error(`skitai: corrupt access record at byte ${this.at} of ${this.end}`)
   }
 
   /** The current record's length in bytes. */

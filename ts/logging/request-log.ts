@@ -42,11 +42,11 @@ export class RequestLog {
     return this.out.close()
   }
 
-  /** Every record in `records` (record.ts gives their layout), as one line each. */
-  write(records: Uint8Array): void {
+  /** Every record in the first `length` bytes of `records` (record.ts gives their layout), as one line each. */
+  write(records: Uint8Array, length = records.length): void {
     const { reader, writer, line } = this
     const colours = this.out.isTTY
-    reader.reset(records)
+    reader.reset(records, length)
     writer.used = 0
     while (reader.next()) {
       // A field grows at most sixfold (a control byte escaped as JSON's \u00XX).

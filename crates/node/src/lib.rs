@@ -2,6 +2,7 @@
 //! logic lives here; it converts values and forwards to `skitai_core`.
 
 pub mod notify;
+mod record_buffer;
 pub mod shared;
 
 use std::ptr;
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
+use record_buffer::RecordBuffer;
 use skitai_core::{
     AccessLogConfig, Batch, Bridge, Config, Engine, Listen, Mount, MountTarget, Policy,
     UpstreamConfig,
@@ -250,8 +252,7 @@ impl ToNapiValue for Utf8Text {
     }
 }
 
-/// A batch's WebSocket binary messages, or its access records, as one Buffer;
-/// undefined when none.
+/// A batch's WebSocket binary messages as one Buffer; undefined when none.
 struct OneBuffer(Vec<u8>);
 
 impl ToNapiValue for OneBuffer {
@@ -315,7 +316,7 @@ fn body_bytes(body: Option<Either<String, &[u8]>>) -> Bytes {
     }
 }
 
-/// `(text, buffers, wsText, wsBinary, log) => void`, as JS sees the batch listener.
+/// `(text, buffers, wsText, wsBinary, log, logLength) => void`, as JS sees the batch listener.
 type BatchListener<'env> = Function<
     'env,
     FnArgs<(
@@ -324,6 +325,7 @@ type BatchListener<'env> = Function<
         Option<String>,
         Option<Buffer>,
         Option<Buffer>,
+        u32,
     )>,
     (),
 >;
@@ -336,23 +338,25 @@ pub struct NativeServer {
 
 #[napi]
 impl NativeServer {
-    /// Bind and serve. `on_batch(text, buffers, wsText, wsBinary, log)` runs on the JS thread whenever
-    /// events are waiting; see `skitai_core::record` for the text format.
+    /// Bind and serve. `on_batch(text, buffers, wsText, wsBinary, log, logLength)` runs on the JS thread whenever
+    /// events are waiting; see `skitai_core::record` for the text format. The batch's access records are
+    /// `log`'s first `logLength` bytes: the same Buffer batch after batch, read before the call returns.
     #[napi(constructor)]
     pub fn new(
         options: EngineOptions,
         #[napi(
-            ts_arg_type = "(text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined) => void"
+            ts_arg_type = "(text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined, logLength: number) => void"
         )]
         on_batch: BatchListener,
     ) -> Result<Self> {
         let config = config_from(options)?;
         let bridge = Bridge::new(config.max_pending);
         let source = bridge.clone();
+        let mut records: Option<RecordBuffer> = None;
         let wake = on_batch
             .build_threadsafe_function::<()>()
             .callee_handled::<false>()
-            .build_callback(move |_ctx| {
+            .build_callback(move |ctx| {
                 let Batch {
                     text,
                     buffers,
@@ -360,12 +364,17 @@ impl NativeServer {
                     ws_binary,
                     log,
                 } = source.take();
+                let log_length = log.len() as u32;
+                let log = records
+                    .get_or_insert_with(|| RecordBuffer::new(ctx.env.raw()))
+                    .fill(&log)?;
                 Ok(FnArgs::from((
                     Latin1Text(text),
                     BufferList(buffers),
                     Utf8Text(ws_text),
                     OneBuffer(ws_binary),
-                    OneBuffer(log),
+                    log,
+                    log_length,
                 )))
             })?;
         bridge.set_waker(Some(Box::new(move || {

@@ -47,8 +47,8 @@ export interface NativeServer {
   dispose(): void
 }
 
-/** A batch: its records, body buffers, the WebSocket messages it carries (text, binary) and its access records. */
-export type BatchListener = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined) => void
+/** A batch: its records, body buffers, the WebSocket messages it carries (text, binary) and its access records (the first `logLength` bytes of `log`, a Buffer the engine reuses batch after batch). */
+export type BatchListener = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined, logLength: number) => void
 
 export interface Addon {
   NativeServer: new (options: NativeOptions, onBatch: BatchListener) => NativeServer

@@ -53,7 +53,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
   /** The batch carried the closing event: the server closes once the batch's log is written. */
   let closedInBatch = false
 
-  const onBatch = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined): void => {
+  const onBatch = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined, logLength: number): void => {
     closedInBatch = false
     try {
       runBatch(text, buffers, wsText, wsBinary)
@@ -61,7 +61,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
       // Whole responses made while running the batch go to the engine together.
       native.endBatch()
       // The log's lines after that: they are not on any request's way.
-      if (log !== undefined) requestLog?.write(log)
+      if (log !== undefined) requestLog?.write(log, logLength)
       if (closedInBatch) {
         const closed = onClosed
         void (requestLog?.close() ?? Promise.resolve()).then(() => closed?.())
