@@ -1,18 +1,24 @@
 import { closeSync, openSync, write, writeSync } from 'node:fs'
 import { openTarget, track, untrack, type Destination } from './destination.js'
+import { LineWriter } from './line-writer.js'
 
-/** Where request lines, formatted as bytes, go. */
+/** Where request lines go: they are formatted straight into the block that will be written. */
 export interface ByteDestination extends Destination {
-  /** Whole lines: bytes[0, length), copied before this returns. */
-  writeBytes(bytes: Uint8Array, length: number): void
+  /** The writer lines are formatted with: its buffer is the block being filled. */
+  readonly lines: LineWriter
+  /** Room in `lines` for `n` more bytes; a block that has lines is handed over to be written first, when it can be. */
+  reserve(n: number): void
+  /** The lines formatted since the last call are whole: they are written when due. */
+  written(): void
 }
 
 /** Lines are written once a block holds this much (fewer, larger writes under load). */
 const BLOCK = 512 * 1024
 
 /**
- * The request log's destination: lines gathered into a block, written
- * asynchronously (fs.write) when it holds BLOCK bytes, at least once a second,
+ * The request log's destination: lines formatted straight into a block (no
+ * copy between the formatting and the write), written asynchronously
+ * (fs.write) when it holds about BLOCK bytes, at least once a second,
  * and when the server closes; on a terminal, each batch of lines at once. Two
  * blocks take turns, one filling while the other is written, so none is
  * allocated per write. While a write is slow, the filling block grows rather
@@ -23,9 +29,9 @@ export function byteDestination(target: string | 1 | 2): ByteDestination {
   const opened = openTarget(target)
   const isTTY = opened.isTTY
   let fd = opened.fd
-  let filling = Buffer.allocUnsafe(BLOCK)
-  let spare = Buffer.allocUnsafe(BLOCK)
-  let used = 0
+  /** Its buffer is the block being filled, `used` its bytes so far. */
+  const lines = new LineWriter(BLOCK)
+  let spare: Buffer = Buffer.allocUnsafe(BLOCK)
   let writing = false
   let reopenWanted = false
   let ended = false
@@ -34,12 +40,11 @@ export function byteDestination(target: string | 1 | 2): ByteDestination {
   let whenWritten: (() => void) | undefined
 
   const writeOut = (): void => {
-    if (writing || used === 0) return
-    const block = filling
-    const length = used
-    filling = spare
+    if (writing || lines.used === 0) return
+    const block = lines.buffer
+    const length = lines.used
+    lines.use(spare)
     spare = block
-    used = 0
     writing = true
     writeFrom(block, 0, length)
   }
@@ -65,42 +70,41 @@ export function byteDestination(target: string | 1 | 2): ByteDestination {
       reopenWanted = false
       fd = reopened(fd, target)
     }
-    if (used > 0 && (used >= BLOCK || ended || isTTY)) return writeOut()
-    if (used === 0) whenWritten?.()
+    if (lines.used > 0 && (lines.used >= BLOCK || ended || isTTY)) return writeOut()
+    if (lines.used === 0) whenWritten?.()
   }
 
   // A quiet server's last lines are not held back for long.
   const timer = isTTY ? undefined : setInterval(writeOut, 1000).unref()
 
   const dest: ByteDestination = {
-    writeBytes: (bytes, length) => {
-      if (ended || length === 0) return
-      if (used + length > filling.length) {
-        const bigger = Buffer.allocUnsafe(Math.max(2 * filling.length, used + length))
-        filling.copy(bigger, 0, 0, used)
-        filling = bigger
-      }
-      filling.set(length === bytes.length ? bytes : bytes.subarray(0, length), used)
-      used += length
-      if (used >= BLOCK || isTTY) writeOut()
+    lines,
+    reserve: (n) => {
+      if (lines.used + n + 3 > lines.buffer.length && !ended) writeOut()
+      // Still no room (the other block is being written, or a line is that long): the block grows.
+      lines.reserve(n)
+    },
+    written: () => {
+      // After close, lines are never written to the closed descriptor.
+      if ((lines.used >= BLOCK || isTTY) && !ended) writeOut()
     },
     reopen: () => {
       // The lines gathered so far go to the file they were written for, then the new one opens.
       reopenWanted = true
       if (!writing) {
-        if (used > 0) writeOut()
+        if (lines.used > 0) writeOut()
         else settle()
       }
     },
     flushSync: () => {
       // At exit: what is gathered, synchronously (a write in flight finishes on its own thread).
-      if (ended || used === 0) return
+      if (ended || lines.used === 0) return
       try {
-        writeSync(fd, filling, 0, used)
+        writeSync(fd, lines.buffer, 0, lines.used)
       } catch {
         // The file is gone or full: nothing more to do at exit.
       }
-      used = 0
+      lines.used = 0
     },
     close: () => {
       if (ended) return Promise.resolve()

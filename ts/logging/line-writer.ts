@@ -62,9 +62,21 @@ export const jsonEscapeIn = (x: number): number => ((x - SPACES) & ~x & HIGH_BIT
  * overwritten by what follows.
  */
 export class LineWriter {
-  buffer = Buffer.allocUnsafe(64 * 1024)
-  private view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength)
+  buffer: Buffer
+  private view: DataView
   used = 0
+
+  constructor(size = 64 * 1024) {
+    this.buffer = Buffer.allocUnsafe(size)
+    this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength)
+  }
+
+  /** Write into `buffer` from its start on. */
+  use(buffer: Buffer): void {
+    this.buffer = buffer
+    this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+    this.used = 0
+  }
 
   /** Room for `n` more bytes (and the three a last word may run past them). */
   reserve(n: number): void {

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { logDir } from '../process/paths.js'
 import { byteDestination, type ByteDestination } from './byte-destination.js'
 import { FORMATS, LINE_TEXT_MAX, type AccessLogFormat, type LineFormat } from './formats.js'
-import { LineWriter, Text } from './line-writer.js'
+import { Text } from './line-writer.js'
 import { Field, RecordReader } from './record.js'
 
 export interface RequestLogSettings {
@@ -30,7 +30,7 @@ export class RequestLog {
   private readonly out: ByteDestination
   private readonly line: LineFormat
   private readonly reader = new RecordReader()
-  private readonly writer = new LineWriter()
+  private closed = false
 
   constructor(readonly settings: RequestLogSettings) {
     this.out = byteDestination(settings.directory ? join(settings.directory, 'request.log') : 1)
@@ -39,18 +39,20 @@ export class RequestLog {
 
   /** The server closed: every line is written when this resolves. */
   close(): Promise<void> {
+    this.closed = true
     return this.out.close()
   }
 
   /** Every record in the first `length` bytes of `records` (record.ts gives their layout), as one line each. */
   write(records: Uint8Array, length = records.length): void {
-    const { reader, writer, line } = this
-    const colours = this.out.isTTY
+    if (this.closed) return
+    const { reader, line, out } = this
+    const writer = out.lines
+    const colours = out.isTTY
     reader.reset(records, length)
-    writer.used = 0
     while (reader.next()) {
       // A field grows at most sixfold (a control byte escaped as JSON's \u00XX).
-      writer.reserve(LINE_TEXT_MAX + 6 * reader.size())
+      out.reserve(LINE_TEXT_MAX + 6 * reader.size())
       const colour = colours ? COLOURS[Math.floor(reader.number(Field.status) / 100)] : undefined
       if (colour === undefined) {
         line(reader, writer)
@@ -61,6 +63,6 @@ export class RequestLog {
       writer.used-- // the line's '\n' comes after the reset
       writer.text(RESET)
     }
-    this.out.writeBytes(writer.buffer, writer.used)
+    out.written()
   }
 }
