@@ -10,9 +10,13 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// Fields that belong to one connection (RFC 9110 §7.6.1, and RFC 2616's list).
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOPS: usize = 9;
+/// Fields that belong to one connection (RFC 9110 §7.6.1, and RFC 2616's
+/// list), and `Upgrade`, which only a protocol switch carries across
+/// (`Connection` first: the fields it names go too).
+static HOP_BY_HOP: [HeaderName; HOPS] = [
     header::CONNECTION,
+    header::UPGRADE,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     header::PROXY_AUTHENTICATE,
@@ -37,7 +41,15 @@ pub fn upgrade_asked(headers: &HeaderMap) -> Option<HeaderValue> {
 /// `upgrade`, the exchange switches protocols: `Upgrade` and `Connection:
 /// upgrade` are what carries that across, and are set again.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    if headers.contains_key(header::CONNECTION) {
+    // A look at each name the message has is cheaper than a lookup of each of
+    // the nine, most of which it does not have.
+    let mut present = [false; HOPS];
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present[i] = true;
+        }
+    }
+    if present[0] {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
@@ -48,10 +60,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
             headers.remove(name);
         }
     }
-    for name in &HOP_BY_HOP {
+    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, here)| *here) {
         headers.remove(name);
     }
-    headers.remove(header::UPGRADE);
     if let Some(upgrade) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, upgrade);
