@@ -123,7 +123,7 @@ export function interpretLine(pieces: readonly Piece[]): LineFormat {
         return (r, out) => out.field(r, piece.field)
       case 'dashed': {
         const instead = piece.instead.charCodeAt(0)
-        return (r, out) => (r.isEmpty(piece.field) ? out.byte(instead) : out.field(r, piece.field))
+        return (r, out) => out.dashed(r, piece.field, instead)
       }
       case 'quoted':
         return (r, out) => out.quoted(r, piece.field)

@@ -3,6 +3,8 @@ import type { RecordReader } from './record.js'
 const QUOTE = 34
 const DASH = 45
 
+const viewOf = (bytes: Buffer): DataView => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
 /** Constant text of a line, encoded once. */
 export class Text {
   readonly bytes: Uint8Array
@@ -13,7 +15,7 @@ export class Text {
     const padded = Buffer.alloc(text.length + 3)
     padded.write(text, 'latin1')
     this.bytes = padded.subarray(0, text.length)
-    this.view = new DataView(padded.buffer, padded.byteOffset, padded.byteLength)
+    this.view = viewOf(padded)
   }
 }
 
@@ -52,8 +54,8 @@ export const jsonEscapeIn = (x: number): number => ((x - SPACES) & ~x & HIGH_BIT
 
 /**
  * Log lines being formatted, as bytes: the fields of a record are copied from
- * the batch's bytes, never made into strings. The buffer grows as needed and
- * is reused batch after batch.
+ * the batch's bytes, never made into strings. Its buffer is the block the
+ * request log's destination writes next (`use`); it grows when a line needs it.
  *
  * Bytes go four at a time through DataViews (an unaligned word costs about
  * what one byte does). A field is copied in whole words, the last one running
@@ -68,23 +70,24 @@ export class LineWriter {
 
   constructor(size = 64 * 1024) {
     this.buffer = Buffer.allocUnsafe(size)
-    this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength)
+    this.view = viewOf(this.buffer)
   }
 
   /** Write into `buffer` from its start on. */
   use(buffer: Buffer): void {
     this.buffer = buffer
-    this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+    this.view = viewOf(buffer)
     this.used = 0
   }
 
-  /** Room for `n` more bytes (and the three a last word may run past them). */
+  /** Room for `n` more bytes (and the three a last word may run past them): the buffer grows, keeping what it holds. */
   reserve(n: number): void {
     if (this.used + n + 3 <= this.buffer.length) return
-    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, this.used + n + 3))
-    this.buffer.copy(bigger, 0, 0, this.used)
-    this.buffer = bigger
-    this.view = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength)
+    const used = this.used
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.buffer.length, used + n + 3))
+    this.buffer.copy(bigger, 0, 0, used)
+    this.use(bigger)
+    this.used = used
   }
 
   /** bytes[from, to) as they are; words may be read up to `wordEnd` + 3. */
@@ -117,9 +120,9 @@ export class LineWriter {
     this.copy(r.bytes, r.view, r.starts[field]!, r.starts[field + 1]!, r.wordEnd)
   }
 
-  /** A field, or `-` when empty. */
-  dashed(r: RecordReader, field: number): void {
-    if (r.isEmpty(field)) this.byte(DASH)
+  /** A field, or `instead` (a byte) when empty. */
+  dashed(r: RecordReader, field: number, instead = DASH): void {
+    if (r.isEmpty(field)) this.byte(instead)
     else this.field(r, field)
   }
 
