@@ -6,7 +6,7 @@
 //! each one call carrying status, headers and body together.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
@@ -137,6 +137,8 @@ pub struct Bridge {
     /// one wake of the tokio thread per batch rather than a context switch per
     /// response when both share a core.
     held: Mutex<Vec<HeldReply>>,
+    /// A current-thread runtime, whose thread sends the held replies (`end_batch`).
+    relay: OnceLock<tokio::runtime::Handle>,
     /// Open WebSockets, for JS's sends.
     pub outlets: Outlets,
     /// Bytes of WebSocket messages in the outbox: past `WS_INBOX_MAX` the
@@ -144,6 +146,13 @@ pub struct Bridge {
     ws_inbox: AtomicUsize,
     ws_room: Notify,
     pub stats: Stats,
+}
+
+fn send_all(replies: Vec<HeldReply>) {
+    for (tx, response) in replies {
+        // The receiver is gone when the client left meanwhile: nothing to send.
+        let _ = tx.send(response);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,6 +172,7 @@ impl Bridge {
             max_pending,
             in_batch: AtomicBool::new(false),
             held: Mutex::default(),
+            relay: OnceLock::new(),
             outlets: Outlets::default(),
             ws_inbox: AtomicUsize::new(0),
             ws_room: Notify::new(),
@@ -293,13 +303,24 @@ impl Bridge {
         self.ws_room.notified()
     }
 
+    /// Send the held replies from `runtime`'s own thread (a current-thread
+    /// runtime's): tokio writes such a runtime's eventfd on every wake from
+    /// another thread, once per response when sent from JS's, while a wake from
+    /// its own thread is a push onto its run queue.
+    pub fn relay_replies_through(&self, runtime: tokio::runtime::Handle) {
+        let _ = self.relay.set(runtime);
+    }
+
     /// JS has run the batch's handlers: send the responses they made.
     pub fn end_batch(&self) {
         self.in_batch.store(false, Ordering::Relaxed);
         let held = std::mem::take(&mut *lock(&self.held));
-        for (tx, response) in held {
-            // The receiver is gone when the client left meanwhile: nothing to send.
-            let _ = tx.send(response);
+        match self.relay.get() {
+            // One wake of the runtime's thread for the whole batch.
+            Some(runtime) if held.len() > 1 => {
+                runtime.spawn(async move { send_all(held) });
+            }
+            _ => send_all(held),
         }
     }
 
@@ -587,4 +608,40 @@ fn valid(name: &[u8], value: &[u8]) -> Option<(HeaderName, HeaderValue)> {
 
 fn valid_fields(block: &[u8]) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
     pairs(block).filter_map(|(name, value)| valid(name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch's whole responses reach their requests, each its own, when they
+    /// are relayed through a current-thread runtime's thread.
+    #[test]
+    fn held_replies_are_relayed_to_their_requests() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let bridge = Bridge::new(16);
+        bridge.relay_replies_through(runtime.handle().clone());
+        let requests: Vec<_> = (0..5)
+            .map(|_| bridge.register(false, None, None, None).unwrap())
+            .collect();
+        let _ = bridge.take();
+        for (n, (id, _)) in requests.iter().enumerate() {
+            let status = 200 + n as u16;
+            assert!(bridge.respond(*id, status, b"x-n\nv\n", Bytes::new(), true));
+        }
+        bridge.end_batch();
+        let statuses = runtime.block_on(async {
+            let mut statuses = Vec::new();
+            for (_, reply) in requests {
+                let response = reply.await.expect("the reply was sent");
+                assert_eq!(response.headers()["x-n"], "v");
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        });
+        assert_eq!(statuses, [200, 201, 202, 203, 204]);
+    }
 }

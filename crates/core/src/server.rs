@@ -183,6 +183,9 @@ impl Engine {
             .on_thread_park(move || parking.wake_if_due())
             .enable_all()
             .build()?;
+        if single {
+            bridge.relay_replies_through(runtime.handle().clone());
+        }
         let listener = {
             let _entered = runtime.enter();
             TcpListener::from_std(listener)?
