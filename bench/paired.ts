@@ -9,6 +9,7 @@
 //
 // BASE_NATIVE=<dir> gives the base side an addon of its own (a copy of an
 // earlier build's native/ directory), to compare changes to the Rust as well.
+// URL_PATH=/async loads the handler that answers after an await.
 import { execFileSync } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -22,6 +23,8 @@ const DURATION = Number(process.env.DURATION ?? 4)
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50)
 const ACCESS_LOG = process.env.ACCESS_LOG ?? ''
 const BASE_NATIVE = process.env.BASE_NATIVE
+/** The route loaded: /plaintext (answered in the batch) or /async (after an await). */
+const URL_PATH = process.env.URL_PATH ?? '/plaintext'
 
 const root = join(here, '..')
 
@@ -71,10 +74,10 @@ async function main(): Promise<void> {
     const load = async (peer: Peer): Promise<number> => {
       const pid = peer.process!.pid!
       const before = cpuSeconds(pid)
-      const { requests } = await wrkAlongside(`http://127.0.0.1:${peer.port}/plaintext`, CONNECTIONS, DURATION)
+      const { requests } = await wrkAlongside(`http://127.0.0.1:${peer.port}${URL_PATH}`, CONNECTIONS, DURATION)
       return ((cpuSeconds(pid) - before) * 1e6) / requests
     }
-    await Promise.all(peers.map((peer) => wrkAlongside(`http://127.0.0.1:${peer.port}/plaintext`, CONNECTIONS, 2)))
+    await Promise.all(peers.map((peer) => wrkAlongside(`http://127.0.0.1:${peer.port}${URL_PATH}`, CONNECTIONS, 2)))
     for (let round = 0; round < ROUNDS; round++) {
       const [base, tree] = await Promise.all(peers.map(load))
       runs.push({ round, base: base!, tree: tree! })
@@ -89,13 +92,13 @@ async function main(): Promise<void> {
   const table = [`| ${baseName}, CPU µs/request | working tree, CPU µs/request | difference (median) | difference (range) |`, '|---:|---:|---:|---|', row].join('\n')
   console.log(`\n${table}\n`)
   writeReport(
-    `paired-${CONTROL ? 'control' : 'base'}${ACCESS_LOG ? `-${ACCESS_LOG}` : ''}`,
+    `paired-${CONTROL ? 'control' : 'base'}${ACCESS_LOG ? `-${ACCESS_LOG}` : ''}${URL_PATH === '/plaintext' ? '' : `-${URL_PATH.slice(1)}`}`,
     [
       `# Two versions side by side, by CPU per request (${new Date().toISOString().slice(0, 10)})`,
       '',
-      `Command: \`${CONTROL ? 'CONTROL=1' : `BASE=${BASE}`}${BASE_NATIVE ? ` BASE_NATIVE=${BASE_NATIVE}` : ''} ROUNDS=${ROUNDS} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS}${ACCESS_LOG ? ` ACCESS_LOG=${ACCESS_LOG}` : ''} npm run bench:paired\``,
+      `Command: \`${CONTROL ? 'CONTROL=1' : `BASE=${BASE}`}${BASE_NATIVE ? ` BASE_NATIVE=${BASE_NATIVE}` : ''} ROUNDS=${ROUNDS} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS}${ACCESS_LOG ? ` ACCESS_LOG=${ACCESS_LOG}` : ''}${URL_PATH === '/plaintext' ? '' : ` URL_PATH=${URL_PATH}`} npm run bench:paired\``,
       '',
-      'bench/servers/skitai.mjs (native engine, one engine thread, the hello handler' + (ACCESS_LOG ? `, the request log in the ${ACCESS_LOG} format to a file` : '') + '),',
+      `bench/servers/skitai.mjs (native engine, one engine thread, the hello handler at ${URL_PATH}` + (ACCESS_LOG ? `, the request log in the ${ACCESS_LOG} format to a file` : '') + '),',
       `as of ${CONTROL ? 'the working tree, twice' : `\`${BASE}\` and as of the working tree`}, ${BASE_NATIVE ? 'the base on an earlier build of the addon' : 'on the same addon'}; both on CPU 0 and loaded at the same`,
       `time by a \`wrk -t1 -c${CONNECTIONS}\` each on CPU 1. CPU µs/request: the server's user + system time (all its threads) over the`,
       'requests its wrk completed. A negative difference: the working tree costs less.',

@@ -23,6 +23,15 @@ for (const engine of ENGINES) {
             res.setHeader('x-te', String(req.headers['transfer-encoding'] ?? ''))
             res.end(Buffer.concat(parts))
           })
+          // Answered after an await of each kind: outside the batch the request came in.
+          app.mount('/later', async (req, res) => {
+            const kind = new URL(req.url ?? '', 'http://x').searchParams.get('kind')
+            if (kind === 'microtask') await null
+            else if (kind === 'immediate') await new Promise((done) => setImmediate(done))
+            else if (kind === 'timer') await new Promise((done) => setTimeout(done, 1))
+            else for (let i = 0; i < 5; i++) await Promise.resolve()
+            res.end(`later ${req.url}`)
+          })
           app.mount('/chunks', (_req, res) => {
             res.setHeader('content-type', 'text/plain')
             res.write('alpha,')
@@ -69,6 +78,27 @@ for (const engine of ENGINES) {
       assert.equal(seen['x-dup'], 'a')
       assert.equal(seen.cookie, 'k=v')
       assert.equal(seen.host, `127.0.0.1:${s.port}`)
+    })
+
+    test('responses made after awaits, many at once, each reach their own request', async () => {
+      const agent = new Agent({ connections: 16, pipelining: 4 })
+      try {
+        const kinds = ['microtask', 'immediate', 'timer', 'chain']
+        const urls = Array.from({ length: 400 }, (_, i) => `/later?kind=${kinds[i % kinds.length]}&n=${i}`)
+        const answers = await Promise.all(
+          urls.map(async (url) => {
+            const res = await request(`${s.url}${url}`, { dispatcher: agent, headersTimeout: 10_000 })
+            return `${res.statusCode} ${await res.body.text()}`
+          }),
+        )
+        assert.deepEqual(
+          answers,
+          // The mount's own part of the URL.
+          urls.map((url) => `200 later ${url.replace('/later', '/')}`),
+        )
+      } finally {
+        await agent.close()
+      }
     })
 
     test('a custom reason phrase is sent', async () => {

@@ -7,6 +7,12 @@ app.mount('/plaintext', (_req, res) => {
   res.setHeader('content-type', 'text/plain')
   res.end('Hello World')
 })
+// Answered after an await, as async handlers are: outside the engine's batch.
+app.mount('/async', async (_req, res) => {
+  await null
+  res.setHeader('content-type', 'text/plain')
+  res.end('Hello World')
+})
 app.mount('/json', (_req, res) => {
   res.setHeader('content-type', 'application/json')
   res.end(JSON.stringify({ message: 'Hello, World!' }))

@@ -131,9 +131,10 @@ pub struct Bridge {
     pending: Mutex<FxHashMap<u64, Pending>>,
     next_id: AtomicU64,
     max_pending: usize,
-    /// JS is running the handlers of a batch (between `take` and `end_batch`).
-    in_batch: AtomicBool,
-    /// Whole responses made during the batch, handed over together when it ends:
+    /// JS holds whole responses until `end_batch`: while it runs a batch's
+    /// handlers (from `take`), and from `hold` (the microtasks after it).
+    holding: AtomicBool,
+    /// Whole responses made while holding, handed over together when it ends:
     /// one wake of the tokio thread per batch rather than a context switch per
     /// response when both share a core.
     held: Mutex<Vec<HeldReply>>,
@@ -170,7 +171,7 @@ impl Bridge {
             pending: Mutex::default(),
             next_id: AtomicU64::new(1),
             max_pending,
-            in_batch: AtomicBool::new(false),
+            holding: AtomicBool::new(false),
             held: Mutex::default(),
             relay: OnceLock::new(),
             outlets: Outlets::default(),
@@ -272,7 +273,7 @@ impl Bridge {
     /// Called on the JS thread when woken: everything queued so far. Whole
     /// responses are held until `end_batch`.
     pub fn take(&self) -> Batch {
-        self.in_batch.store(true, Ordering::Relaxed);
+        self.holding.store(true, Ordering::Relaxed);
         let batch = {
             let mut outbox = lock(&self.outbox);
             outbox.woken = false;
@@ -311,9 +312,17 @@ impl Bridge {
         let _ = self.relay.set(runtime);
     }
 
-    /// JS has run the batch's handlers: send the responses they made.
+    /// Hold whole responses until `end_batch`, as during a batch: JS calls this
+    /// before responses made outside one (async handlers), and `end_batch` once
+    /// its pending microtasks have run.
+    pub fn hold(&self) {
+        self.holding.store(true, Ordering::Relaxed);
+    }
+
+    /// JS has run the batch's handlers (or the microtasks after `hold`): send
+    /// the responses they made.
     pub fn end_batch(&self) {
-        self.in_batch.store(false, Ordering::Relaxed);
+        self.holding.store(false, Ordering::Relaxed);
         let held = std::mem::take(&mut *lock(&self.held));
         match self.relay.get() {
             // One wake of the runtime's thread for the whole batch.
@@ -453,13 +462,13 @@ impl Bridge {
         tx.send(response).is_ok() && below_mark
     }
 
-    /// Hand over a whole response: at the end of the batch if one is running.
+    /// Hand over a whole response: at `end_batch` while JS holds them.
     fn deliver(
         &self,
         tx: oneshot::Sender<Response<ResponseBody>>,
         response: Response<ResponseBody>,
     ) -> bool {
-        if self.in_batch.load(Ordering::Relaxed) {
+        if self.holding.load(Ordering::Relaxed) {
             lock(&self.held).push((tx, response));
             return true;
         }
@@ -643,5 +652,28 @@ mod tests {
             statuses
         });
         assert_eq!(statuses, [200, 201, 202, 203, 204]);
+    }
+
+    /// Outside a batch, whole responses go at once unless JS holds them; held,
+    /// they go at `end_batch`.
+    #[test]
+    fn responses_wait_for_end_batch_only_while_held() {
+        let bridge = Bridge::new(16);
+        let (id, mut reply) = bridge.register(false, None, None, None).unwrap();
+        assert!(bridge.respond(id, 200, b"", Bytes::new(), true));
+        assert_eq!(
+            reply.try_recv().map(|r| r.status().as_u16()).ok(),
+            Some(200)
+        );
+
+        bridge.hold();
+        let (id, mut reply) = bridge.register(false, None, None, None).unwrap();
+        assert!(bridge.respond(id, 201, b"", Bytes::new(), true));
+        assert!(reply.try_recv().is_err(), "held until end_batch");
+        bridge.end_batch();
+        assert_eq!(
+            reply.try_recv().map(|r| r.status().as_u16()).ok(),
+            Some(201)
+        );
     }
 }

@@ -415,7 +415,14 @@ impl NativeServer {
             .respond(id as u64, status, &headers.0, body_bytes(body), end)
     }
 
-    /// The batch listener has run: responses it completed are sent together.
+    /// Hold whole responses until `endBatch`, as during a batch (see `end_batch`).
+    #[napi]
+    pub fn hold(&self) {
+        self.bridge.hold();
+    }
+
+    /// The batch listener has run, or the microtasks after `hold`: responses
+    /// completed meanwhile are sent together.
     #[napi]
     pub fn end_batch(&self) {
         self.bridge.count_call();

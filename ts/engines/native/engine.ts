@@ -6,6 +6,7 @@ import { RequestLog } from '../../logging/request-log.js'
 import { loadAddon, type NativeServer } from './addon.js'
 import { BodyKind, NativeRequest } from './request.js'
 import { NativeResponse, type ResponseContext } from './response.js'
+import { ReplyHolder } from './reply-holder.js'
 import { NativeWebSockets } from './websocket.js'
 import { UPGRADE } from '../../websocket/transport.js'
 import { upstreamSpecs } from '../../proxy/native-spec.js'
@@ -55,11 +56,12 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
 
   const onBatch = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined, logLength: number): void => {
     closedInBatch = false
+    replies.batchStarted()
     try {
       runBatch(text, buffers, wsText, wsBinary)
     } finally {
       // Whole responses made while running the batch go to the engine together.
-      native.endBatch()
+      replies.release()
       // The log's lines after that: they are not on any request's way.
       if (log !== undefined) requestLog?.write(log, logLength)
       if (closedInBatch) {
@@ -162,7 +164,8 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     },
     onBatch,
   )
-  const context: ResponseContext = { native, live }
+  const replies = new ReplyHolder(native)
+  const context: ResponseContext = { native, live, replies }
   const webSockets = new NativeWebSockets(native)
   const closing = new Promise<void>((resolve) => {
     onClosed = resolve

@@ -4,6 +4,7 @@ import type { Body, NativeServer } from './addon.js'
 import { NATIVE } from './brand.js'
 import { validateHeader, validateReason } from './headers.js'
 import type { NativeRequest } from './request.js'
+import type { ReplyHolder } from './reply-holder.js'
 import { checkPushPath } from '../../push.js'
 
 type HeaderValue = string | string[]
@@ -12,6 +13,8 @@ type Callback = (error?: Error | null) => void
 /** What all responses of one server share. */
 export interface ResponseContext {
   native: NativeServer
+  /** Whole responses go to the engine together (see reply-holder.ts). */
+  replies: ReplyHolder
   /** Requests JS still owes an answer or a body to, by id. */
   live: Map<number, NativeResponse>
 }
@@ -332,6 +335,7 @@ export class NativeResponse extends Stream {
     if (!this.headersSent && this.writeHead !== NativeResponse.prototype.writeHead) this._implicitHeader()
     this.started = true
     this.headersSent = true
+    this.context.replies.hold()
     return this.context.native.respond(this.req.id, this.statusCode, this.headerBlock(), body, end)
   }
 
