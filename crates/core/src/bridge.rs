@@ -131,12 +131,12 @@ pub struct Bridge {
     pending: Mutex<FxHashMap<u64, Pending>>,
     next_id: AtomicU64,
     max_pending: usize,
-    /// JS holds whole responses until `end_batch`: while it runs a batch's
+    /// JS holds responses until `end_batch`: while it runs a batch's
     /// handlers (from `take`), and from `hold` (the microtasks after it).
     holding: AtomicBool,
-    /// Whole responses made while holding, handed over together when it ends:
-    /// one wake of the tokio thread per batch rather than a context switch per
-    /// response when both share a core.
+    /// Responses (whole, or the heads of streamed ones) made while holding,
+    /// handed over together when it ends: one wake of the tokio thread per
+    /// batch rather than a context switch per response when both share a core.
     held: Mutex<Vec<HeldReply>>,
     /// A current-thread runtime, whose thread sends the held replies (`end_batch`).
     relay: OnceLock<tokio::runtime::Handle>,
@@ -312,7 +312,7 @@ impl Bridge {
         let _ = self.relay.set(runtime);
     }
 
-    /// Hold whole responses until `end_batch`, as during a batch: JS calls this
+    /// Hold responses until `end_batch`, as during a batch: JS calls this
     /// before responses made outside one (async handlers), and `end_batch` once
     /// its pending microtasks have run.
     pub fn hold(&self) {
@@ -456,13 +456,11 @@ impl Bridge {
         };
         drop(pending);
         let response = build_response(status, headers, response_body);
-        if end {
-            return self.deliver(tx, response);
-        }
-        tx.send(response).is_ok() && below_mark
+        self.deliver(tx, response) && below_mark
     }
 
-    /// Hand over a whole response: at `end_batch` while JS holds them.
+    /// Hand over a response (whole, or its head with the stream its body follows
+    /// in): at `end_batch` while JS holds them.
     fn deliver(
         &self,
         tx: oneshot::Sender<Response<ResponseBody>>,
@@ -674,6 +672,18 @@ mod tests {
         assert_eq!(
             reply.try_recv().map(|r| r.status().as_u16()).ok(),
             Some(201)
+        );
+
+        // A streamed response's head too; its chunks wait in its stream meanwhile.
+        bridge.hold();
+        let (id, mut reply) = bridge.register(false, None, None, None).unwrap();
+        assert!(bridge.respond(id, 202, b"", Bytes::from_static(b"a"), false));
+        assert!(bridge.write(id, Bytes::from_static(b"b")));
+        assert!(reply.try_recv().is_err(), "held until end_batch");
+        bridge.end_batch();
+        assert_eq!(
+            reply.try_recv().map(|r| r.status().as_u16()).ok(),
+            Some(202)
         );
     }
 }

@@ -415,7 +415,7 @@ impl NativeServer {
             .respond(id as u64, status, &headers.0, body_bytes(body), end)
     }
 
-    /// Hold whole responses until `endBatch`, as during a batch (see `end_batch`).
+    /// Hold responses (whole, or heads of streamed ones) until `endBatch`, as during a batch (see `end_batch`).
     #[napi]
     pub fn hold(&self) {
         self.bridge.hold();

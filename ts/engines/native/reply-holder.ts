@@ -1,8 +1,9 @@
 import type { NativeServer } from './addon.js'
 
 /**
- * The engine holds whole responses while JS runs a batch and sends them
- * together when it ends: one wake of its thread rather than one per response.
+ * The engine holds responses (whole, or the heads of streamed ones) while JS
+ * runs a batch and sends them together when it ends: one wake of its thread
+ * rather than one per response.
  * Responses made after an await (async handlers, Koa, fetch-style apps) come
  * outside any batch; they are held the same way until the microtasks queued
  * so far have run, so that those finishing together still go together.
