@@ -350,9 +350,7 @@ impl Session<'_> {
     ) -> bool {
         let mut next = Some(first);
         while let Some(out) = next.take() {
-            if out.from_js() {
-                self.backlog.dequeued(out.bytes());
-            }
+            let from_js = out.from_js().then(|| out.bytes());
             let sent = match out {
                 Outbound::Text(bytes) => self.send_data(1, bytes).await,
                 Outbound::Binary(bytes) => self.send_data(2, bytes).await,
@@ -361,6 +359,12 @@ impl Session<'_> {
                     None => true,
                 },
             };
+            // Off the queue only once in the wire: while a big message is being
+            // compressed, JS's next sends must still queue behind it, not write
+            // straight to the socket ahead of it.
+            if let Some(bytes) = from_js {
+                self.backlog.dequeued(bytes);
+            }
             if !sent {
                 return false;
             }
