@@ -60,7 +60,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     try {
       runBatch(text, buffers, wsText, wsBinary)
     } finally {
-      // Whole responses made while running the batch go to the engine together.
+      // Responses made while running the batch go to the engine together.
       replies.release()
       // The log's lines after that: they are not on any request's way.
       if (log !== undefined) requestLog?.write(log, logLength)

@@ -13,7 +13,7 @@ type Callback = (error?: Error | null) => void
 /** What all responses of one server share. */
 export interface ResponseContext {
   native: NativeServer
-  /** Whole responses go to the engine together (see reply-holder.ts). */
+  /** Responses go to the engine together, a batch or a run of microtasks at a time (reply-holder.ts). */
   replies: ReplyHolder
   /** Requests JS still owes an answer or a body to, by id. */
   live: Map<number, NativeResponse>
