@@ -1,4 +1,4 @@
-import { jsonEscapeIn, quoteIn, type LineWriter, type Text } from './line-writer.js'
+import { jsonEscapeIn, quoteIn, Text, type LineWriter } from './line-writer.js'
 import type { RecordReader } from './record.js'
 
 /** Writes the line of the reader's current record, '\n' included; the writer has room for it (`reserve`). */
@@ -112,11 +112,8 @@ ${piece.members.map(([f, name]) => `if (!(${isEmpty(f)})) { if (!first) buffer[o
 export function interpretLine(pieces: readonly Piece[]): LineFormat {
   const steps = pieces.map((piece): LineFormat => {
     if (typeof piece === 'string') {
-      const bytes = Buffer.from(piece, 'latin1')
-      return (_r, out) => {
-        out.buffer.set(bytes, out.used)
-        out.used += bytes.length
-      }
+      const text = new Text(piece)
+      return (_r, out) => out.text(text)
     }
     switch (piece.write) {
       case 'field':
@@ -130,15 +127,14 @@ export function interpretLine(pieces: readonly Piece[]): LineFormat {
       case 'json':
         return (r, out) => out.json(r, piece.field)
       case 'members': {
-        const names = piece.members.map(([f, name]) => [f, Buffer.from(`${JSON.stringify(name)}:`, 'latin1')] as const)
+        const names = piece.members.map(([f, name]) => [f, new Text(`${JSON.stringify(name)}:`)] as const)
         return (r, out) => {
           let first = true
           for (const [f, name] of names) {
             if (r.isEmpty(f)) continue
             if (!first) out.byte(44)
             first = false
-            out.buffer.set(name, out.used)
-            out.used += name.length
+            out.text(name)
             out.json(r, f)
           }
         }

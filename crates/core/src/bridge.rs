@@ -5,7 +5,7 @@
 //! whole burst per wake. JS answers through `respond` / `write` / `end` / `fail`,
 //! each one call carrying status, headers and body together.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytes::Bytes;
@@ -131,11 +131,8 @@ pub struct Bridge {
     pending: Mutex<FxHashMap<u64, Pending>>,
     next_id: AtomicU64,
     max_pending: usize,
-    /// JS holds responses until `end_batch`: while it runs a batch's
-    /// handlers (from `take`), and from `hold` (the microtasks after it).
-    holding: AtomicBool,
-    /// Responses (whole, or the heads of streamed ones) made while holding,
-    /// handed over together when it ends: one wake of the tokio thread per
+    /// Responses (whole, or the heads of streamed ones) JS made since its last
+    /// `end_batch`, handed over together then: one wake of the tokio thread per
     /// batch rather than a context switch per response when both share a core.
     held: Mutex<Vec<HeldReply>>,
     /// A current-thread runtime, whose thread sends the held replies (`end_batch`).
@@ -171,7 +168,6 @@ impl Bridge {
             pending: Mutex::default(),
             next_id: AtomicU64::new(1),
             max_pending,
-            holding: AtomicBool::new(false),
             held: Mutex::default(),
             relay: OnceLock::new(),
             outlets: Outlets::default(),
@@ -270,10 +266,8 @@ impl Bridge {
         }
     }
 
-    /// Called on the JS thread when woken: everything queued so far. Whole
-    /// responses are held until `end_batch`.
+    /// Called on the JS thread when woken: everything queued so far.
     pub fn take(&self) -> Batch {
-        self.holding.store(true, Ordering::Relaxed);
         let batch = {
             let mut outbox = lock(&self.outbox);
             outbox.woken = false;
@@ -312,17 +306,10 @@ impl Bridge {
         let _ = self.relay.set(runtime);
     }
 
-    /// Hold responses until `end_batch`, as during a batch: JS calls this
-    /// before responses made outside one (async handlers), and `end_batch` once
-    /// its pending microtasks have run.
-    pub fn hold(&self) {
-        self.holding.store(true, Ordering::Relaxed);
-    }
-
-    /// JS has run the batch's handlers (or the microtasks after `hold`): send
-    /// the responses they made.
+    /// Send the responses JS made since the last call: JS calls this after a
+    /// batch's handlers, and after the microtasks that made responses outside
+    /// one (ts/engines/native/reply-holder.ts).
     pub fn end_batch(&self) {
-        self.holding.store(false, Ordering::Relaxed);
         let held = std::mem::take(&mut *lock(&self.held));
         match self.relay.get() {
             // One wake of the runtime's thread for the whole batch.
@@ -460,17 +447,14 @@ impl Bridge {
     }
 
     /// Hand over a response (whole, or its head with the stream its body follows
-    /// in): at `end_batch` while JS holds them.
+    /// in) at the next `end_batch`.
     fn deliver(
         &self,
         tx: oneshot::Sender<Response<ResponseBody>>,
         response: Response<ResponseBody>,
     ) -> bool {
-        if self.holding.load(Ordering::Relaxed) {
-            lock(&self.held).push((tx, response));
-            return true;
-        }
-        tx.send(response).is_ok()
+        lock(&self.held).push((tx, response));
+        true
     }
 
     /// A WebSocket endpoint accepted the handshake: answer 101 with JS's header
@@ -652,38 +636,21 @@ mod tests {
         assert_eq!(statuses, [200, 201, 202, 203, 204]);
     }
 
-    /// Outside a batch, whole responses go at once unless JS holds them; held,
-    /// they go at `end_batch`.
+    /// Responses, whole or the heads of streamed ones, wait for `end_batch`.
     #[test]
-    fn responses_wait_for_end_batch_only_while_held() {
+    fn responses_wait_for_end_batch() {
         let bridge = Bridge::new(16);
-        let (id, mut reply) = bridge.register(false, None, None, None).unwrap();
-        assert!(bridge.respond(id, 200, b"", Bytes::new(), true));
-        assert_eq!(
-            reply.try_recv().map(|r| r.status().as_u16()).ok(),
-            Some(200)
-        );
-
-        bridge.hold();
-        let (id, mut reply) = bridge.register(false, None, None, None).unwrap();
-        assert!(bridge.respond(id, 201, b"", Bytes::new(), true));
-        assert!(reply.try_recv().is_err(), "held until end_batch");
+        let (whole, mut whole_reply) = bridge.register(false, None, None, None).unwrap();
+        assert!(bridge.respond(whole, 200, b"", Bytes::new(), true));
+        // A streamed response's chunks wait in its stream meanwhile.
+        let (streamed, mut streamed_reply) = bridge.register(false, None, None, None).unwrap();
+        assert!(bridge.respond(streamed, 202, b"", Bytes::from_static(b"a"), false));
+        assert!(bridge.write(streamed, Bytes::from_static(b"b")));
+        assert!(whole_reply.try_recv().is_err(), "held until end_batch");
+        assert!(streamed_reply.try_recv().is_err(), "held until end_batch");
         bridge.end_batch();
-        assert_eq!(
-            reply.try_recv().map(|r| r.status().as_u16()).ok(),
-            Some(201)
-        );
-
-        // A streamed response's head too; its chunks wait in its stream meanwhile.
-        bridge.hold();
-        let (id, mut reply) = bridge.register(false, None, None, None).unwrap();
-        assert!(bridge.respond(id, 202, b"", Bytes::from_static(b"a"), false));
-        assert!(bridge.write(id, Bytes::from_static(b"b")));
-        assert!(reply.try_recv().is_err(), "held until end_batch");
-        bridge.end_batch();
-        assert_eq!(
-            reply.try_recv().map(|r| r.status().as_u16()).ok(),
-            Some(202)
-        );
+        let status = |r: Response<ResponseBody>| r.status().as_u16();
+        assert_eq!(whole_reply.try_recv().map(status).ok(), Some(200));
+        assert_eq!(streamed_reply.try_recv().map(status).ok(), Some(202));
     }
 }

@@ -415,14 +415,8 @@ impl NativeServer {
             .respond(id as u64, status, &headers.0, body_bytes(body), end)
     }
 
-    /// Hold responses (whole, or heads of streamed ones) until `endBatch`, as during a batch (see `end_batch`).
-    #[napi]
-    pub fn hold(&self) {
-        self.bridge.hold();
-    }
-
-    /// The batch listener has run, or the microtasks after `hold`: responses
-    /// completed meanwhile are sent together.
+    /// The batch listener has run, or the microtasks after responses made
+    /// outside one: the responses made since the last call are sent together.
     #[napi]
     pub fn end_batch(&self) {
         self.bridge.count_call();

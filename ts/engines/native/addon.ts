@@ -33,9 +33,7 @@ export interface NativeServer {
   write(id: number, chunk: string | Uint8Array): boolean
   end(id: number, chunk: Body, trailers?: string): boolean
   fail(id: number, status: number): boolean
-  /** Hold whole responses until `endBatch`, as during a batch (ts/engines/native/reply-holder.ts). */
-  hold(): void
-  /** After the batch listener ran, or after `hold`: hand over the whole responses made meanwhile. */
+  /** Hand over the responses made since the last call (ts/engines/native/reply-holder.ts says when). */
   endBatch(): void
   ack(id: number, bytes: number): void
   /** Answer request `id` (body kind 'u') with 101 and `headers`, and run it as a WebSocket. */

@@ -166,7 +166,7 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
   )
   const replies = new ReplyHolder(native)
   const context: ResponseContext = { native, live, replies }
-  const webSockets = new NativeWebSockets(native)
+  const webSockets = new NativeWebSockets(native, replies)
   const closing = new Promise<void>((resolve) => {
     onClosed = resolve
   })

@@ -8,6 +8,7 @@ import type { AcceptSpec, Transport, TransportEvents, Upgrade } from '../../webs
 import type { NativeServer } from './addon.js'
 import type { NativeRequest } from './request.js'
 import { NativeResponse } from './response.js'
+import type { ReplyHolder } from './reply-holder.js'
 
 const OP_TEXT = 1
 const OP_BINARY = 2
@@ -28,7 +29,11 @@ export class NativeWebSockets {
     this.flush()
   }
 
-  constructor(private readonly native: NativeServer) {}
+  constructor(
+    private readonly native: NativeServer,
+    /** The 101 is a response like any other: held until released. */
+    private readonly replies: ReplyHolder,
+  ) {}
 
   /** The hook for a request the engine kept able to upgrade (body kind 'u'). */
   upgrade(req: NativeRequest, res: NativeResponse): Upgrade {
@@ -42,6 +47,7 @@ export class NativeWebSockets {
       const transport = new NativeTransport(this, id, req.socket.remoteAddress, spec, events)
       // The headers set so far (by middleware, say) go out with the 101. Called through
       // the prototype: Express swaps `res`'s prototype for its own.
+      this.replies.hold()
       const accepted = this.native.wsAccept(id, block + NativeResponse.prototype.upgraded.call(res), {
         maxMessageSize: spec.maxMessageSize,
         timeoutMs: Math.round(spec.timeout * 1000),
