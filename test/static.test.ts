@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -223,6 +223,44 @@ for (const engine of ENGINES) {
       assert.equal((await get(`${s.url}/fresh.txt`)).status, 404)
       writeFileSync(path, 'back')
       assert.equal((await get(`${s.url}/fresh.txt`)).text, 'back')
+    })
+
+    test('a file replaced by a rename, or rewritten with its size and time kept, is served fresh', async () => {
+      const path = join(pub, `swap-${engine}.txt`)
+      writeFileSync(path, 'first')
+      assert.equal((await get(`${s.url}/swap-${engine}.txt`)).text, 'first')
+      // The way deploy tools and editors save: a new file renamed over the old one.
+      writeFileSync(`${path}.tmp`, 'second')
+      renameSync(`${path}.tmp`, path)
+      assert.equal((await get(`${s.url}/swap-${engine}.txt`)).text, 'second')
+      // Same size, same modification time, same inode: only the bytes differ.
+      utimesSync(path, 1_700_000_000, 1_700_000_000)
+      assert.equal((await get(`${s.url}/swap-${engine}.txt`)).text, 'second')
+      writeFileSync(path, 'SECOND')
+      utimesSync(path, 1_700_000_000, 1_700_000_000)
+      assert.equal((await get(`${s.url}/swap-${engine}.txt`)).text, 'SECOND')
+    })
+
+    test('a directory on the way renamed and made again, and a sibling that appears, are seen at once', async () => {
+      const dir = join(pub, `deep-${engine}`)
+      mkdirSync(join(dir, 'er'), { recursive: true })
+      writeFileSync(join(dir, 'er', 'x.txt'), 'old tree')
+      assert.equal((await get(`${s.url}/deep-${engine}/er/x.txt`)).text, 'old tree')
+      renameSync(dir, `${dir}-old`)
+      mkdirSync(join(dir, 'er'), { recursive: true })
+      writeFileSync(join(dir, 'er', 'x.txt'), 'new tree')
+      assert.equal((await get(`${s.url}/deep-${engine}/er/x.txt`)).text, 'new tree')
+      rmSync(join(dir, 'er'), { recursive: true })
+      assert.equal((await get(`${s.url}/deep-${engine}/er/x.txt`)).status, 404)
+
+      const script = join(pub, `late-${engine}.js`)
+      writeFileSync(script, 'console.log(2);\n'.repeat(200))
+      const first = await get(`${s.url}/late-${engine}.js`, { 'accept-encoding': 'br' })
+      assert.equal(first.h('content-encoding'), undefined)
+      writeFileSync(`${script}.br`, 'BR-LATE')
+      const second = await get(`${s.url}/late-${engine}.js`, { 'accept-encoding': 'br' })
+      assert.equal(second.h('content-encoding'), 'br')
+      assert.equal(second.text, 'BR-LATE')
     })
 
     test('a file cut short mid-transfer ends the response; the server goes on', async () => {

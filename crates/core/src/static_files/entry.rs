@@ -1,5 +1,6 @@
 //! What the engine knows of a file: validators, type, and for small files the bytes
-//! (and their gzip), cached in memory and revalidated against the file on every use.
+//! (and their gzip), cached in memory and known current on every use: by change
+//! notices (watch.rs), or else by a stat.
 
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use http::HeaderValue;
 use rustc_hash::FxHashMap;
 
 use super::mime;
+use super::watch::Change;
 
 /// Files up to this size are held in memory.
 pub const SMALL_FILE: u64 = 128 * 1024;
@@ -65,6 +67,8 @@ pub struct Entry {
     /// gzip of `data`, made on first demand.
     pub gzip: OnceLock<Option<Bytes>>,
     pub siblings: Vec<Sibling>,
+    /// Its directories are watched (watch.rs): no stat per request.
+    pub watched: bool,
 }
 
 fn etag(stamp: &Stamp) -> String {
@@ -77,7 +81,7 @@ fn etag(stamp: &Stamp) -> String {
 
 impl Entry {
     /// Read what is needed of a file. Blocking.
-    pub fn load(path: PathBuf, meta: &Metadata) -> std::io::Result<Entry> {
+    pub fn load(path: PathBuf, meta: &Metadata, watched: bool) -> std::io::Result<Entry> {
         let stamp = Stamp::of(meta);
         let data = if stamp.len <= SMALL_FILE {
             Some(Bytes::from(std::fs::read(&path)?))
@@ -119,7 +123,13 @@ impl Entry {
             data,
             gzip: OnceLock::new(),
             siblings,
+            watched,
         })
+    }
+
+    /// The files this entry was read from.
+    fn paths(&self) -> impl Iterator<Item = &Path> {
+        std::iter::once(self.path.as_path()).chain(self.siblings.iter().map(|s| s.path.as_path()))
     }
 
     /// The ETag of this file in `encoding` (each representation has its own).
@@ -144,40 +154,184 @@ impl Entry {
     }
 }
 
+/// The entries by request path, and which files they were read from.
 #[derive(Default)]
 pub struct Cache {
-    entries: Mutex<(FxHashMap<String, Arc<Entry>>, usize)>,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    entries: FxHashMap<String, Arc<Entry>>,
+    /// File bytes held.
+    bytes: usize,
+    /// The keys of the entries read from each file (an entry's own and its siblings').
+    keys: FxHashMap<PathBuf, Vec<String>>,
+    /// Files being read for an entry: its load, its path, and whether a change
+    /// to it was noticed meanwhile (then the entry may be stale and is not kept).
+    loads: Vec<(u64, PathBuf, bool)>,
+    next_load: u64,
+}
+
+impl CacheInner {
+    fn remove(&mut self, key: &str) {
+        let Some(old) = self.entries.remove(key) else {
+            return;
+        };
+        self.bytes -= old.data.as_ref().map_or(0, |d| d.len());
+        for path in old.paths() {
+            if let Some(keys) = self.keys.get_mut(path) {
+                keys.retain(|k| k != key);
+                if keys.is_empty() {
+                    self.keys.remove(path);
+                }
+            }
+        }
+    }
+
+    fn stale_path(&mut self, path: &Path) {
+        if let Some(keys) = self.keys.remove(path) {
+            for key in keys {
+                self.remove(&key);
+            }
+        }
+        for (_, loading, stale) in &mut self.loads {
+            *stale |= loading == path;
+        }
+    }
 }
 
 impl Cache {
-    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .get(key)
-            .cloned()
+    fn inner(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn put(&self, key: String, entry: Arc<Entry>) {
-        let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (map, bytes) = &mut *guard;
+    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+        self.inner().entries.get(key).cloned()
+    }
+
+    /// A file is about to be read for an entry: changes noticed from now on
+    /// until `finish_load` keep that entry out.
+    pub fn begin_load(&self, path: &Path) -> u64 {
+        let mut inner = self.inner();
+        inner.next_load += 1;
+        let id = inner.next_load;
+        inner.loads.push((id, path.to_owned(), false));
+        id
+    }
+
+    /// The load ended; its entry, if any, is kept unless the file changed meanwhile.
+    pub fn finish_load(&self, load: u64, key: &str, entry: Option<&Arc<Entry>>) {
+        let mut guard = self.inner();
+        let inner = &mut *guard;
+        let Some(at) = inner.loads.iter().position(|(id, ..)| *id == load) else {
+            return;
+        };
+        let (_, _, stale) = inner.loads.swap_remove(at);
+        let Some(entry) = entry.filter(|_| !stale) else {
+            return;
+        };
         let size = entry.data.as_ref().map_or(0, |d| d.len());
-        if *bytes + size > CACHE_BYTES || map.len() >= CACHE_ENTRIES {
-            map.clear();
-            *bytes = 0;
+        if inner.bytes + size > CACHE_BYTES || inner.entries.len() >= CACHE_ENTRIES {
+            inner.entries.clear();
+            inner.keys.clear();
+            inner.bytes = 0;
         }
-        *bytes += size;
-        if let Some(old) = map.insert(key, entry) {
-            *bytes -= old.data.as_ref().map_or(0, |d| d.len());
+        inner.remove(key);
+        inner.bytes += size;
+        for path in entry.paths() {
+            inner
+                .keys
+                .entry(path.to_owned())
+                .or_default()
+                .push(key.to_owned());
         }
+        inner.entries.insert(key.to_owned(), entry.clone());
     }
 
     pub fn remove(&self, key: &str) {
-        let mut guard = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let (map, bytes) = &mut *guard;
-        if let Some(old) = map.remove(key) {
-            *bytes -= old.data.as_ref().map_or(0, |d| d.len());
+        self.inner().remove(key);
+    }
+
+    /// Drop what a change notice says may be stale.
+    pub fn stale(&self, change: Change) {
+        let mut inner = self.inner();
+        match change {
+            Change::Path(path) => {
+                inner.stale_path(&path);
+                // A precompressed sibling changed, went or appeared.
+                let name = path.as_os_str().as_encoded_bytes();
+                if let Some(base) = name
+                    .strip_suffix(b".gz")
+                    .or_else(|| name.strip_suffix(b".br"))
+                {
+                    // SAFETY: cut from an OsStr right before an ASCII suffix.
+                    let base = unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(base) };
+                    inner.stale_path(Path::new(base));
+                }
+            }
+            Change::Everything => {
+                inner.entries.clear();
+                inner.keys.clear();
+                inner.bytes = 0;
+                for (_, _, stale) in &mut inner.loads {
+                    *stale = true;
+                }
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &Path) -> Arc<Entry> {
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file =
+            std::env::temp_dir().join(format!("skitai-entry-{}-{n}.txt", std::process::id()));
+        std::fs::write(&file, "bytes").unwrap();
+        let mut entry =
+            Entry::load(file.clone(), &std::fs::metadata(&file).unwrap(), true).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        entry.path = path.to_owned();
+        Arc::new(entry)
+    }
+
+    #[test]
+    fn a_change_noticed_while_a_file_loads_keeps_its_entry_out() {
+        let cache = Cache::default();
+        let path = Path::new("/srv/site/a.txt");
+        let load = cache.begin_load(path);
+        cache.stale(Change::Path(path.to_owned()));
+        cache.finish_load(load, "a.txt", Some(&entry(path)));
+        assert!(
+            cache.get("a.txt").is_none(),
+            "read before the change was noticed"
+        );
+
+        let load = cache.begin_load(path);
+        cache.stale(Change::Path(PathBuf::from("/srv/site/other.txt")));
+        cache.finish_load(load, "a.txt", Some(&entry(path)));
+        assert!(cache.get("a.txt").is_some(), "another file's change");
+    }
+
+    #[test]
+    fn a_notice_drops_every_entry_read_from_that_file_or_its_siblings() {
+        let cache = Cache::default();
+        let path = Path::new("/srv/site/index.html");
+        for key in ["", "index.html"] {
+            let load = cache.begin_load(path);
+            cache.finish_load(load, key, Some(&entry(path)));
+        }
+        assert!(cache.get("").is_some() && cache.get("index.html").is_some());
+        cache.stale(Change::Path(PathBuf::from("/srv/site/index.html.gz")));
+        assert!(cache.get("").is_none() && cache.get("index.html").is_none());
+
+        let load = cache.begin_load(path);
+        cache.finish_load(load, "index.html", Some(&entry(path)));
+        cache.stale(Change::Everything);
+        assert!(cache.get("index.html").is_none());
     }
 }

@@ -7,6 +7,7 @@ mod file_body;
 mod mime;
 mod path;
 mod range;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,13 +22,16 @@ use self::conditional::Precondition;
 use self::entry::{Cache, Entry};
 use self::path::Found;
 use self::range::{ByteRange, Ranges};
+use self::watch::Watcher;
 use crate::body::ResponseBody;
 use crate::error_page::{error_response, wants_html};
 
 /// One directory mount: its roots, searched in order, and what is known of their files.
 pub struct StaticSite {
-    roots: Vec<PathBuf>,
-    cache: Cache,
+    roots: Arc<[PathBuf]>,
+    cache: Arc<Cache>,
+    /// None where change notices are unavailable: every entry is checked by stat.
+    watcher: Option<Arc<Watcher>>,
 }
 
 /// What a static mount made of a request.
@@ -48,16 +52,20 @@ impl StaticSite {
             .map(std::fs::canonicalize)
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(StaticSite {
-            roots,
-            cache: Cache::default(),
+            roots: roots.into(),
+            cache: Arc::default(),
+            watcher: Watcher::new().map(Arc::new),
         })
     }
 
     /// Serve `rel`, the request path below the mount point, for a GET or HEAD.
     /// `max_age` is the Cache-Control value for this path, if any.
     pub async fn serve(&self, parts: &Parts, rel: &str, max_age: Option<&HeaderValue>) -> Served {
+        if let Some(watcher) = &self.watcher {
+            watcher.take(|change| self.cache.stale(change));
+        }
         let entry = match self.cache.get(rel) {
-            Some(entry) if entry.stamp.current(&entry.path) => entry,
+            Some(entry) if entry.watched || entry.stamp.current(&entry.path) => entry,
             cached => {
                 if cached.is_some() {
                     self.cache.remove(rel);
@@ -76,18 +84,31 @@ impl StaticSite {
         let Some(decoded) = path::decode(rel) else {
             return Lookup::Missing;
         };
-        let roots = self.roots.clone();
-        let found = tokio::task::spawn_blocking(move || match path::find(&roots, &decoded) {
-            Some(Found::File { path, meta }) => {
-                Entry::load(path, &meta).map_or(Lookup::Missing, |e| Lookup::File(Arc::new(e)))
+        let (roots, cache, watcher) =
+            (self.roots.clone(), self.cache.clone(), self.watcher.clone());
+        let (found, load) = tokio::task::spawn_blocking(move || {
+            match path::find(&roots, &decoded) {
+                Some(Found::File { path, root }) => {
+                    let load = cache.begin_load(&path);
+                    // Watched first, then read: a change after the read is noticed.
+                    let watched = watcher.is_some_and(|w| w.watch(&roots[root], &path));
+                    let entry =
+                        std::fs::metadata(&path).and_then(|meta| Entry::load(path, &meta, watched));
+                    let found = entry.map_or(Lookup::Missing, |e| Lookup::File(Arc::new(e)));
+                    (found, Some(load))
+                }
+                Some(Found::Directory) => (Lookup::Directory, None),
+                None => (Lookup::Missing, None),
             }
-            Some(Found::Directory) => Lookup::Directory,
-            None => Lookup::Missing,
         })
         .await
-        .unwrap_or(Lookup::Missing);
-        if let Lookup::File(entry) = &found {
-            self.cache.put(rel.to_string(), entry.clone());
+        .unwrap_or((Lookup::Missing, None));
+        if let Some(load) = load {
+            let entry = match &found {
+                Lookup::File(entry) => Some(entry),
+                _ => None,
+            };
+            self.cache.finish_load(load, rel, entry);
         }
         found
     }
@@ -151,7 +172,9 @@ fn choose_encoding(entry: &Entry, headers: &HeaderMap) -> Option<Encoding> {
         return None;
     }
     for (i, sibling) in entry.siblings.iter().enumerate() {
-        if accepts(headers, sibling.encoding) && sibling.stamp.current(&sibling.path) {
+        if accepts(headers, sibling.encoding)
+            && (entry.watched || sibling.stamp.current(&sibling.path))
+        {
             return Some(Encoding::Sibling(i));
         }
     }

@@ -41,8 +41,9 @@ pub fn decode(raw: &str) -> Option<Decoded> {
 
 pub enum Found {
     File {
+        /// Canonical, inside `roots[root]`.
         path: PathBuf,
-        meta: Metadata,
+        root: usize,
     },
     /// A directory asked for without its trailing slash.
     Directory,
@@ -62,7 +63,7 @@ fn contained(root: &Path, candidate: &Path) -> Option<(PathBuf, Metadata)> {
 
 /// Look the path up in each root in turn. Blocking: run it off the tokio workers.
 pub fn find(roots: &[PathBuf], decoded: &Decoded) -> Option<Found> {
-    for root in roots {
+    for (at, root) in roots.iter().enumerate() {
         let candidate = decoded.segments.iter().fold(root.clone(), |p, s| p.join(s));
         let Some((real, meta)) = contained(root, &candidate) else {
             continue;
@@ -71,7 +72,10 @@ pub fn find(roots: &[PathBuf], decoded: &Decoded) -> Option<Found> {
             if decoded.trailing_slash {
                 continue;
             }
-            return Some(Found::File { path: real, meta });
+            return Some(Found::File {
+                path: real,
+                root: at,
+            });
         }
         if meta.is_dir() {
             if !decoded.trailing_slash {
@@ -80,7 +84,7 @@ pub fn find(roots: &[PathBuf], decoded: &Decoded) -> Option<Found> {
             for index in INDEX_FILES {
                 if let Some((path, meta)) = contained(root, &real.join(index)) {
                     if meta.is_file() {
-                        return Some(Found::File { path, meta });
+                        return Some(Found::File { path, root: at });
                     }
                 }
             }

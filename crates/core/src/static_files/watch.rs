@@ -1,0 +1,256 @@
+//! Change notices for cached files, so that a cached file is known current
+//! without a stat per request: inotify watches on the directories from the
+//! root down to each cached file. Before a request looks in the cache it takes
+//! the notices queued so far, with one non-blocking read; the kernel queues a
+//! notice while the change is made, so a change made before the request was
+//! sent is always seen. Watches follow directories, not paths: a renamed or
+//! removed directory on the way (or the root itself) drops every cached entry.
+//!
+//! Only local filesystems are watched, where every change goes through this
+//! kernel; on network filesystems other machines' changes go unreported, so
+//! their files, and any when watches run out, are checked by a stat per request.
+
+#[cfg(target_os = "linux")]
+pub use self::linux::Watcher;
+
+#[cfg(not(target_os = "linux"))]
+pub use self::elsewhere::Watcher;
+
+use std::path::PathBuf;
+
+/// What a notice says went stale.
+pub enum Change {
+    /// The entry of the file at this path, and of the file this one is a
+    /// precompressed sibling of (`x.gz` for `x`).
+    Path(PathBuf),
+    /// Possibly anything: a directory moved or went, or notices were lost.
+    Everything,
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use inotify::{EventMask, Inotify, WatchMask};
+    use rustc_hash::{FxHashMap, FxHashSet};
+
+    use super::Change;
+
+    /// Every way a directory's entries can change, and the directory itself go.
+    const MASK: WatchMask = WatchMask::MODIFY
+        .union(WatchMask::ATTRIB)
+        // Writes through a shared mapping raise no MODIFY, only this at close.
+        .union(WatchMask::CLOSE_WRITE)
+        .union(WatchMask::CREATE)
+        .union(WatchMask::DELETE)
+        .union(WatchMask::MOVED_FROM)
+        .union(WatchMask::MOVED_TO)
+        .union(WatchMask::DELETE_SELF)
+        .union(WatchMask::MOVE_SELF)
+        .union(WatchMask::ONLYDIR);
+
+    /// What the directory itself went through: nothing below it can be trusted.
+    const GONE: EventMask = EventMask::DELETE_SELF
+        .union(EventMask::MOVE_SELF)
+        .union(EventMask::IGNORED)
+        .union(EventMask::Q_OVERFLOW);
+
+    pub struct Watcher {
+        inner: Mutex<Inner>,
+    }
+
+    struct Inner {
+        inotify: Inotify,
+        /// Each watch's directory.
+        dirs: FxHashMap<i32, std::path::PathBuf>,
+        watched: FxHashSet<std::path::PathBuf>,
+        buffer: Box<[u8]>,
+    }
+
+    impl Watcher {
+        /// None where inotify is unavailable (its instances per user ran out, say).
+        pub fn new() -> Option<Watcher> {
+            Some(Watcher {
+                inner: Mutex::new(Inner {
+                    inotify: Inotify::init().ok()?,
+                    dirs: FxHashMap::default(),
+                    watched: FxHashSet::default(),
+                    buffer: vec![0; 4096].into_boxed_slice(),
+                }),
+            })
+        }
+
+        fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+            self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        /// Watch the directories from `root` down to `file`'s. False when some
+        /// cannot be (a network filesystem, no watches left): the file's entry is
+        /// then checked by stat. Blocking; call it before reading the file, so
+        /// that a change after the read is noticed.
+        pub fn watch(&self, root: &Path, file: &Path) -> bool {
+            let Some(mut dir) = file.parent() else {
+                return false;
+            };
+            if !local_filesystem(dir) {
+                return false;
+            }
+            let mut inner = self.inner();
+            loop {
+                if !inner.watched.contains(dir) {
+                    let Ok(wd) = inner.inotify.watches().add(dir, MASK) else {
+                        return false;
+                    };
+                    inner
+                        .dirs
+                        .insert(wd.get_watch_descriptor_id(), dir.to_owned());
+                    inner.watched.insert(dir.to_owned());
+                }
+                if dir == root {
+                    return true;
+                }
+                match dir.parent() {
+                    Some(parent) if parent.starts_with(root) => dir = parent,
+                    _ => return false,
+                }
+            }
+        }
+
+        /// Hand each notice queued so far to `stale`.
+        pub fn take(&self, mut stale: impl FnMut(Change)) {
+            let mut guard = self.inner();
+            let inner = &mut *guard;
+            // A full buffer may leave more behind it.
+            loop {
+                let events = match inner.inotify.read_events(&mut inner.buffer) {
+                    Ok(events) => events,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        // Unreadable notices: trust nothing cached.
+                        stale(Change::Everything);
+                        break;
+                    }
+                };
+                for event in events {
+                    let id = event.wd.get_watch_descriptor_id();
+                    if event.mask.intersects(GONE) {
+                        if let Some(dir) = inner.dirs.remove(&id) {
+                            inner.watched.remove(&dir);
+                        }
+                        stale(Change::Everything);
+                        continue;
+                    }
+                    let (Some(dir), Some(name)) = (inner.dirs.get(&id), event.name) else {
+                        continue;
+                    };
+                    if event.mask.contains(EventMask::ISDIR) {
+                        // A directory on some cached file's way moved, went or appeared.
+                        if event
+                            .mask
+                            .intersects(EventMask::MOVED_FROM | EventMask::DELETE)
+                        {
+                            stale(Change::Everything);
+                        }
+                        continue;
+                    }
+                    stale(Change::Path(dir.join(name)));
+                }
+            }
+        }
+    }
+
+    /// Filesystems whose every change this kernel makes, and so reports.
+    fn local_filesystem(dir: &Path) -> bool {
+        const LOCAL: [i64; 10] = [
+            0xEF53,     // ext2, ext3, ext4
+            0x58465342, // xfs
+            0x9123683E, // btrfs
+            0x01021994, // tmpfs
+            0x858458F6, // ramfs
+            0x794C7630, // overlayfs
+            0x2FC12FC1, // zfs
+            0xF2F52010, // f2fs
+            0x73717368, // squashfs (read-only)
+            0x4D44,     // vfat
+        ];
+        let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: `path` is NUL-terminated and `stat` is written by the call.
+        let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statfs(path.as_ptr(), &mut stat) } != 0 {
+            return false;
+        }
+        #[allow(clippy::unnecessary_cast)]
+        LOCAL.contains(&(stat.f_type as i64))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod elsewhere {
+    use std::path::Path;
+
+    use super::Change;
+
+    /// No change notices here: every cached entry is checked by stat.
+    pub struct Watcher;
+
+    impl Watcher {
+        pub fn new() -> Option<Watcher> {
+            None
+        }
+
+        pub fn watch(&self, _root: &Path, _file: &Path) -> bool {
+            false
+        }
+
+        pub fn take(&self, _stale: impl FnMut(Change)) {}
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// What `take` hands over, as text.
+    fn taken(watcher: &Watcher) -> Vec<String> {
+        let mut out = Vec::new();
+        watcher.take(|change| {
+            out.push(match change {
+                Change::Path(path) => path.display().to_string(),
+                Change::Everything => "everything".into(),
+            })
+        });
+        out
+    }
+
+    #[test]
+    fn notices_name_the_changed_file_and_a_moved_directory_drops_everything() {
+        let root = std::env::temp_dir().join(format!("skitai-watch-{}", std::process::id()));
+        let dir = root.join("a");
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = std::fs::canonicalize(&root).unwrap();
+        let file = root.join("a").join("f.txt");
+        std::fs::write(&file, "one").unwrap();
+        let watcher = Watcher::new().unwrap();
+        // Only a local filesystem is watched; where the test runs on another, skip.
+        if !watcher.watch(&root, &file) {
+            return;
+        }
+        assert!(taken(&watcher).is_empty(), "nothing changed yet");
+        std::fs::write(&file, "two").unwrap();
+        let changes = taken(&watcher);
+        assert!(!changes.is_empty());
+        assert!(
+            changes.iter().all(|c| *c == file.display().to_string()),
+            "{changes:?}"
+        );
+        assert!(taken(&watcher).is_empty(), "each notice is taken once");
+        std::fs::rename(root.join("a"), root.join("b")).unwrap();
+        assert!(taken(&watcher).contains(&"everything".to_string()));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
