@@ -207,6 +207,18 @@ for (const engine of ENGINES) {
       assert.equal((await get(`${s.url}/mixed/file.txt`, {}, 'POST')).text, 'app:POST /file.txt')
     })
 
+    test('a mixed mount: a file made where the app answered wins from the next request on', async () => {
+      for (const path of [`late-${engine}.txt`, `new-${engine}/dir/late.txt`]) {
+        assert.equal((await get(`${s.url}/mixed/${path}`)).text, `app:GET /${path}`)
+        assert.equal((await get(`${s.url}/mixed/${path}`)).text, `app:GET /${path}`, 'asked again: still the app')
+        mkdirSync(join(mixed, path, '..'), { recursive: true })
+        writeFileSync(join(mixed, path), `the file ${path}`)
+        assert.equal((await get(`${s.url}/mixed/${path}`)).text, `the file ${path}`)
+        unlinkSync(join(mixed, path))
+        assert.equal((await get(`${s.url}/mixed/${path}`)).text, `app:GET /${path}`)
+      }
+    })
+
     test('a 4 MiB file arrives whole', async () => {
       const r = await get(`${s.url}/big.bin`)
       assert.equal(r.h('content-length'), String(BIG.length))

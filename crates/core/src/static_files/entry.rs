@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::HeaderValue;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::mime;
 use super::watch::Change;
@@ -163,13 +163,16 @@ pub struct Cache {
 #[derive(Default)]
 struct CacheInner {
     entries: FxHashMap<String, Arc<Entry>>,
+    /// Paths known to have no file, while nothing changes in the watched directories.
+    missing: FxHashSet<String>,
     /// File bytes held.
     bytes: usize,
     /// The keys of the entries read from each file (an entry's own and its siblings').
     keys: FxHashMap<PathBuf, Vec<String>>,
-    /// Files being read for an entry: its load, its path, and whether a change
-    /// to it was noticed meanwhile (then the entry may be stale and is not kept).
-    loads: Vec<(u64, PathBuf, bool)>,
+    /// Files being read for an entry: its load, its path (None: looked for and
+    /// not found, which any change may undo), and whether a change to it was
+    /// noticed meanwhile (then what was read may be stale and is not kept).
+    loads: Vec<(u64, Option<PathBuf>, bool)>,
     next_load: u64,
 }
 
@@ -196,9 +199,33 @@ impl CacheInner {
             }
         }
         for (_, loading, stale) in &mut self.loads {
-            *stale |= loading == path;
+            *stale |= loading.as_deref().is_none_or(|p| p == path);
         }
     }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.missing.clear();
+        self.keys.clear();
+        self.bytes = 0;
+    }
+}
+
+/// What the cache knows of a request path.
+pub enum Cached {
+    Entry(Arc<Entry>),
+    /// No file there.
+    Missing,
+    Unknown,
+}
+
+/// What a load found.
+pub enum Loaded<'a> {
+    Entry(&'a Arc<Entry>),
+    /// No file, and the directories it would be in are watched.
+    Missing,
+    /// Nothing to keep.
+    Nothing,
 }
 
 impl Cache {
@@ -206,38 +233,60 @@ impl Cache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
         self.inner().entries.get(key).cloned()
     }
 
-    /// A file is about to be read for an entry: changes noticed from now on
-    /// until `finish_load` keep that entry out.
-    pub fn begin_load(&self, path: &Path) -> u64 {
+    pub fn lookup(&self, key: &str) -> Cached {
+        let inner = self.inner();
+        match inner.entries.get(key) {
+            Some(entry) => Cached::Entry(entry.clone()),
+            None if inner.missing.contains(key) => Cached::Missing,
+            None => Cached::Unknown,
+        }
+    }
+
+    /// A file is about to be read for an entry (None: looked for): changes
+    /// noticed from now on until `finish_load` keep what is read out.
+    pub fn begin_load(&self, path: Option<&Path>) -> u64 {
         let mut inner = self.inner();
         inner.next_load += 1;
         let id = inner.next_load;
-        inner.loads.push((id, path.to_owned(), false));
+        inner.loads.push((id, path.map(Path::to_owned), false));
         id
     }
 
-    /// The load ended; its entry, if any, is kept unless the file changed meanwhile.
-    pub fn finish_load(&self, load: u64, key: &str, entry: Option<&Arc<Entry>>) {
+    /// The load ended; what it found is kept unless a change was noticed meanwhile.
+    pub fn finish_load(&self, load: u64, key: &str, loaded: Loaded<'_>) {
         let mut guard = self.inner();
         let inner = &mut *guard;
         let Some(at) = inner.loads.iter().position(|(id, ..)| *id == load) else {
             return;
         };
         let (_, _, stale) = inner.loads.swap_remove(at);
-        let Some(entry) = entry.filter(|_| !stale) else {
+        if stale {
             return;
+        }
+        let size = match &loaded {
+            Loaded::Entry(entry) => entry.data.as_ref().map_or(0, |d| d.len()),
+            Loaded::Missing => 0,
+            Loaded::Nothing => return,
         };
-        let size = entry.data.as_ref().map_or(0, |d| d.len());
-        if inner.bytes + size > CACHE_BYTES || inner.entries.len() >= CACHE_ENTRIES {
-            inner.entries.clear();
-            inner.keys.clear();
-            inner.bytes = 0;
+        if inner.bytes + size > CACHE_BYTES
+            || inner.entries.len() + inner.missing.len() >= CACHE_ENTRIES
+        {
+            inner.clear();
         }
         inner.remove(key);
+        let entry = match loaded {
+            Loaded::Entry(entry) => entry,
+            _ => {
+                inner.missing.insert(key.to_owned());
+                return;
+            }
+        };
+        inner.missing.remove(key);
         inner.bytes += size;
         for path in entry.paths() {
             inner
@@ -256,6 +305,8 @@ impl Cache {
     /// Drop what a change notice says may be stale.
     pub fn stale(&self, change: Change) {
         let mut inner = self.inner();
+        // Whatever changed may be where a missing file would be.
+        inner.missing.clear();
         match change {
             Change::Path(path) => {
                 inner.stale_path(&path);
@@ -271,9 +322,7 @@ impl Cache {
                 }
             }
             Change::Everything => {
-                inner.entries.clear();
-                inner.keys.clear();
-                inner.bytes = 0;
+                inner.clear();
                 for (_, _, stale) in &mut inner.loads {
                     *stale = true;
                 }
@@ -303,17 +352,17 @@ mod tests {
     fn a_change_noticed_while_a_file_loads_keeps_its_entry_out() {
         let cache = Cache::default();
         let path = Path::new("/srv/site/a.txt");
-        let load = cache.begin_load(path);
+        let load = cache.begin_load(Some(path));
         cache.stale(Change::Path(path.to_owned()));
-        cache.finish_load(load, "a.txt", Some(&entry(path)));
+        cache.finish_load(load, "a.txt", Loaded::Entry(&entry(path)));
         assert!(
             cache.get("a.txt").is_none(),
             "read before the change was noticed"
         );
 
-        let load = cache.begin_load(path);
+        let load = cache.begin_load(Some(path));
         cache.stale(Change::Path(PathBuf::from("/srv/site/other.txt")));
-        cache.finish_load(load, "a.txt", Some(&entry(path)));
+        cache.finish_load(load, "a.txt", Loaded::Entry(&entry(path)));
         assert!(cache.get("a.txt").is_some(), "another file's change");
     }
 
@@ -322,16 +371,32 @@ mod tests {
         let cache = Cache::default();
         let path = Path::new("/srv/site/index.html");
         for key in ["", "index.html"] {
-            let load = cache.begin_load(path);
-            cache.finish_load(load, key, Some(&entry(path)));
+            let load = cache.begin_load(Some(path));
+            cache.finish_load(load, key, Loaded::Entry(&entry(path)));
         }
         assert!(cache.get("").is_some() && cache.get("index.html").is_some());
         cache.stale(Change::Path(PathBuf::from("/srv/site/index.html.gz")));
         assert!(cache.get("").is_none() && cache.get("index.html").is_none());
 
-        let load = cache.begin_load(path);
-        cache.finish_load(load, "index.html", Some(&entry(path)));
+        let load = cache.begin_load(Some(path));
+        cache.finish_load(load, "index.html", Loaded::Entry(&entry(path)));
         cache.stale(Change::Everything);
         assert!(cache.get("index.html").is_none());
+    }
+
+    #[test]
+    fn a_miss_is_kept_until_anything_changes() {
+        let cache = Cache::default();
+        let missing = |cache: &Cache| matches!(cache.lookup("api/x"), Cached::Missing);
+        let load = cache.begin_load(None);
+        cache.finish_load(load, "api/x", Loaded::Missing);
+        assert!(missing(&cache));
+        cache.stale(Change::Path(PathBuf::from("/srv/site/unrelated.txt")));
+        assert!(!missing(&cache), "a file may have been made there");
+
+        let load = cache.begin_load(None);
+        cache.stale(Change::Path(PathBuf::from("/srv/site/unrelated.txt")));
+        cache.finish_load(load, "api/x", Loaded::Missing);
+        assert!(!missing(&cache), "looked for while something changed");
     }
 }

@@ -19,7 +19,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 pub use file_body::FileBody;
 
 use self::conditional::Precondition;
-use self::entry::{Cache, Entry};
+use self::entry::{Cache, Cached, Entry, Loaded};
 use self::path::Found;
 use self::range::{ByteRange, Ranges};
 use self::watch::Watcher;
@@ -64,10 +64,11 @@ impl StaticSite {
         if let Some(watcher) = &self.watcher {
             watcher.take(|change| self.cache.stale(change));
         }
-        let entry = match self.cache.get(rel) {
-            Some(entry) if entry.watched || entry.stamp.current(&entry.path) => entry,
+        let entry = match self.cache.lookup(rel) {
+            Cached::Entry(entry) if entry.watched || entry.stamp.current(&entry.path) => entry,
+            Cached::Missing => return Served::Miss,
             cached => {
-                if cached.is_some() {
+                if matches!(cached, Cached::Entry(_)) {
                     self.cache.remove(rel);
                 }
                 match self.lookup(rel).await {
@@ -89,26 +90,43 @@ impl StaticSite {
         let (found, load) = tokio::task::spawn_blocking(move || {
             match path::find(&roots, &decoded) {
                 Some(Found::File { path, root }) => {
-                    let load = cache.begin_load(&path);
+                    let load = cache.begin_load(Some(&path));
                     // Watched first, then read: a change after the read is noticed.
-                    let watched = watcher.is_some_and(|w| w.watch(&roots[root], &path));
+                    let watched = match (&watcher, path.parent()) {
+                        (Some(w), Some(dir)) => w.watch(&roots[root], dir),
+                        _ => false,
+                    };
                     let entry =
                         std::fs::metadata(&path).and_then(|meta| Entry::load(path, &meta, watched));
                     let found = entry.map_or(Lookup::Missing, |e| Lookup::File(Arc::new(e)));
-                    (found, Some(load))
+                    (found, Some((load, watched)))
                 }
                 Some(Found::Directory) => (Lookup::Directory, None),
-                None => (Lookup::Missing, None),
+                None => {
+                    let Some(watcher) = watcher else {
+                        return (Lookup::Missing, None);
+                    };
+                    let load = cache.begin_load(None);
+                    // Watched where the file would appear, then looked for again:
+                    // one made before the watch is found, one made after is noticed.
+                    let watched = roots.iter().all(|root| {
+                        path::deepest_directory(root, &decoded)
+                            .is_some_and(|dir| watcher.watch(root, &dir))
+                    });
+                    let missing = watched && path::find(&roots, &decoded).is_none();
+                    (Lookup::Missing, Some((load, missing)))
+                }
             }
         })
         .await
         .unwrap_or((Lookup::Missing, None));
-        if let Some(load) = load {
-            let entry = match &found {
-                Lookup::File(entry) => Some(entry),
-                _ => None,
+        if let Some((load, keep)) = load {
+            let loaded = match &found {
+                Lookup::File(entry) => Loaded::Entry(entry),
+                Lookup::Missing if keep => Loaded::Missing,
+                _ => Loaded::Nothing,
             };
-            self.cache.finish_load(load, rel, entry);
+            self.cache.finish_load(load, rel, loaded);
         }
         found
     }

@@ -93,6 +93,21 @@ pub fn find(roots: &[PathBuf], decoded: &Decoded) -> Option<Found> {
     None
 }
 
+/// The deepest directory inside `root` (canonical) on the way to the
+/// decoded path: where the file, or a directory on its way, would appear.
+pub fn deepest_directory(root: &Path, decoded: &Decoded) -> Option<PathBuf> {
+    let mut dir = root.to_owned();
+    for segment in &decoded.segments {
+        let next = dir.join(segment);
+        if !next.is_dir() {
+            break;
+        }
+        dir = next;
+    }
+    let real = std::fs::canonicalize(&dir).ok()?;
+    real.starts_with(root).then_some(real)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! notice while the change is made, so a change made before the request was
 //! sent is always seen. Watches follow directories, not paths: a renamed or
 //! removed directory on the way (or the root itself) drops every cached entry.
+//! Misses are kept too, while nothing changes in the directories watched for them.
 //!
 //! Only local filesystems are watched, where every change goes through this
 //! kernel; on network filesystems other machines' changes go unreported, so
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 /// What a notice says went stale.
 pub enum Change {
     /// The entry of the file at this path, and of the file this one is a
-    /// precompressed sibling of (`x.gz` for `x`).
+    /// precompressed sibling of (`x.gz` for `x`); or a directory appeared there.
     Path(PathBuf),
     /// Possibly anything: a directory moved or went, or notices were lost.
     Everything,
@@ -87,15 +88,12 @@ mod linux {
             self.inner.lock().unwrap_or_else(|e| e.into_inner())
         }
 
-        /// Watch the directories from `root` down to `file`'s. False when some
-        /// cannot be (a network filesystem, no watches left): the file's entry is
-        /// then checked by stat. Blocking; call it before reading the file, so
-        /// that a change after the read is noticed.
-        pub fn watch(&self, root: &Path, file: &Path) -> bool {
-            let Some(mut dir) = file.parent() else {
-                return false;
-            };
-            if !local_filesystem(dir) {
+        /// Watch the directories from `root` down to `dir`. False when some
+        /// cannot be (a network filesystem, no watches left): what was read there
+        /// is then checked by stat, or not kept. Blocking; call it before
+        /// reading, so that a change after the read is noticed.
+        pub fn watch(&self, root: &Path, mut dir: &Path) -> bool {
+            if !dir.starts_with(root) || !local_filesystem(dir) {
                 return false;
             }
             let mut inner = self.inner();
@@ -146,14 +144,13 @@ mod linux {
                     let (Some(dir), Some(name)) = (inner.dirs.get(&id), event.name) else {
                         continue;
                     };
-                    if event.mask.contains(EventMask::ISDIR) {
-                        // A directory on some cached file's way moved, went or appeared.
-                        if event
+                    if event.mask.contains(EventMask::ISDIR)
+                        && event
                             .mask
                             .intersects(EventMask::MOVED_FROM | EventMask::DELETE)
-                        {
-                            stale(Change::Everything);
-                        }
+                    {
+                        // A directory on some cached file's way moved or went.
+                        stale(Change::Everything);
                         continue;
                     }
                     stale(Change::Path(dir.join(name)));
@@ -203,7 +200,7 @@ mod elsewhere {
             None
         }
 
-        pub fn watch(&self, _root: &Path, _file: &Path) -> bool {
+        pub fn watch(&self, _root: &Path, _dir: &Path) -> bool {
             false
         }
 
@@ -237,7 +234,7 @@ mod tests {
         std::fs::write(&file, "one").unwrap();
         let watcher = Watcher::new().unwrap();
         // Only a local filesystem is watched; where the test runs on another, skip.
-        if !watcher.watch(&root, &file) {
+        if !watcher.watch(&root, &root.join("a")) {
             return;
         }
         assert!(taken(&watcher).is_empty(), "nothing changed yet");
