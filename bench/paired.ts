@@ -10,6 +10,8 @@
 // BASE_NATIVE=<dir> gives the base side an addon of its own (a copy of an
 // earlier build's native/ directory), to compare changes to the Rust as well.
 // URL_PATH=/async loads the handler that answers after an await.
+// WWW=<dir> mounts that directory at /plaintext too (the handler behind a
+// directory) and at /www (URL_PATH=/www/<file>: static files).
 import { execFileSync } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,6 +27,7 @@ const ACCESS_LOG = process.env.ACCESS_LOG ?? ''
 const BASE_NATIVE = process.env.BASE_NATIVE
 /** The route loaded: /plaintext (answered in the batch) or /async (after an await). */
 const URL_PATH = process.env.URL_PATH ?? '/plaintext'
+const WWW = process.env.WWW
 
 const root = join(here, '..')
 
@@ -58,10 +61,11 @@ async function main(): Promise<void> {
   const baseScript = CONTROL ? join(here, 'servers', 'skitai.mjs') : baseBuild()
   const logDirs: string[] = []
   const env = (): Record<string, string> => {
-    if (ACCESS_LOG === '') return { ENGINE: 'native' }
+    const www: Record<string, string> = WWW ? { WWW } : {}
+    if (ACCESS_LOG === '') return { ENGINE: 'native', ...www }
     const dir = mkdtempSync(join(tmpdir(), 'bench-paired-'))
     logDirs.push(dir)
-    return { ENGINE: 'native', ACCESS_LOG, LOG_DIR: dir }
+    return { ENGINE: 'native', ACCESS_LOG, LOG_DIR: dir, ...www }
   }
   const baseName = CONTROL ? 'working tree (control)' : `base ${BASE}`
   const peers: Peer[] = [
@@ -92,13 +96,16 @@ async function main(): Promise<void> {
   const table = [`| ${baseName}, CPU µs/request | working tree, CPU µs/request | difference (median) | difference (range) |`, '|---:|---:|---:|---|', row].join('\n')
   console.log(`\n${table}\n`)
   writeReport(
-    `paired-${CONTROL ? 'control' : 'base'}${ACCESS_LOG ? `-${ACCESS_LOG}` : ''}${URL_PATH === '/plaintext' ? '' : `-${URL_PATH.slice(1)}`}`,
+    `paired-${CONTROL ? 'control' : 'base'}${ACCESS_LOG ? `-${ACCESS_LOG}` : ''}${WWW ? '-www' : ''}${URL_PATH === '/plaintext' ? '' : `-${URL_PATH.slice(1).replace(/[^A-Za-z0-9]+/g, '-')}`}`,
     [
       `# Two versions side by side, by CPU per request (${new Date().toISOString().slice(0, 10)})`,
       '',
-      `Command: \`${CONTROL ? 'CONTROL=1' : `BASE=${BASE}`}${BASE_NATIVE ? ` BASE_NATIVE=${BASE_NATIVE}` : ''} ROUNDS=${ROUNDS} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS}${ACCESS_LOG ? ` ACCESS_LOG=${ACCESS_LOG}` : ''}${URL_PATH === '/plaintext' ? '' : ` URL_PATH=${URL_PATH}`} npm run bench:paired\``,
+      `Command: \`${CONTROL ? 'CONTROL=1' : `BASE=${BASE}`}${BASE_NATIVE ? ` BASE_NATIVE=${BASE_NATIVE}` : ''} ROUNDS=${ROUNDS} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS}${ACCESS_LOG ? ` ACCESS_LOG=${ACCESS_LOG}` : ''}${WWW ? ` WWW=${WWW}` : ''}${URL_PATH === '/plaintext' ? '' : ` URL_PATH=${URL_PATH}`} npm run bench:paired\``,
       '',
-      `bench/servers/skitai.mjs (native engine, one engine thread, the hello handler at ${URL_PATH}` + (ACCESS_LOG ? `, the request log in the ${ACCESS_LOG} format to a file` : '') + '),',
+      `bench/servers/skitai.mjs (native engine, one engine thread, ${URL_PATH.startsWith('/www/') ? `the static file at ${URL_PATH}` : `the hello handler at ${URL_PATH}`}` +
+        (WWW && !URL_PATH.startsWith('/www/') ? ', behind a directory mounted at the same prefix' : '') +
+        (ACCESS_LOG ? `, the request log in the ${ACCESS_LOG} format to a file` : '') +
+        '),',
       `as of ${CONTROL ? 'the working tree, twice' : `\`${BASE}\` and as of the working tree`}, ${BASE_NATIVE ? 'the base on an earlier build of the addon' : 'on the same addon'}; both on CPU 0 and loaded at the same`,
       `time by a \`wrk -t1 -c${CONNECTIONS}\` each on CPU 1. CPU µs/request: the server's user + system time (all its threads) over the`,
       'requests its wrk completed. A negative difference: the working tree costs less.',

@@ -18,6 +18,12 @@ app.mount('/json', (_req, res) => {
   res.end(JSON.stringify({ message: 'Hello, World!' }))
 })
 app.mount('/__stats', (_req, res) => res.end(JSON.stringify(server.stats())))
+// WWW=<dir>: that directory also at /plaintext (the hello handler then shares its
+// mount with a directory: each request there misses a file first) and alone at /www.
+if (process.env.WWW) {
+  app.mount('/plaintext', process.env.WWW)
+  app.mount('/www', process.env.WWW)
+}
 // ACCESS_LOG=skitai|combined|json with LOG_DIR: the request log to LOG_DIR/request.log.
 if (process.env.LOG_DIR) app.enableFileLogging(process.env.LOG_DIR)
 server = await app.listen({
