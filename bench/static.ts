@@ -8,7 +8,7 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildPackage, here, median, need, nginxConfig, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
+import { buildPackage, cpuSeconds, here, median, need, nginxConfig, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
@@ -64,6 +64,14 @@ async function memoryUnderLoad(peer: Peer): Promise<{ before: number; peak: numb
   return { before, peak: Math.max(...samples), after: rssMiB(pid), samples }
 }
 
+/** The process that serves a peer's requests: nginx's worker (its master only waits), else the peer's own. */
+function servingPid(peer: Peer): number {
+  const pid = peer.process!.pid!
+  if (peer.name !== 'nginx') return pid
+  const children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n')
+  return Number(children[0])
+}
+
 async function main(): Promise<void> {
   prepare()
   const nginxPort = 18104
@@ -73,7 +81,7 @@ async function main(): Promise<void> {
     { name: '@fastify/static', script: 'fastify-static.mjs', env: { WWW: www }, port: 18103 },
     { name: 'nginx', command: ['nginx', '-c', nginxStatic(nginxPort), '-p', tmp], port: nginxPort },
   ]
-  const runs: Array<{ peer: string; file: string; rps: number; p50: number; p99: number; mibps: number }> = []
+  const runs: Array<{ peer: string; file: string; rps: number; p50: number; p99: number; mibps: number; cpuUs: number }> = []
   let memory: Awaited<ReturnType<typeof memoryUnderLoad>> | undefined
   try {
     for (const peer of peers) await start(peer)
@@ -82,9 +90,14 @@ async function main(): Promise<void> {
       const order = peers.map((_, i) => peers[(i + round) % peers.length]!)
       for (const f of FILES) {
         for (const peer of order) {
+          const pid = servingPid(peer)
+          const before = cpuSeconds(pid)
           const r = wrk(`http://127.0.0.1:${peer.port}/${f.name}`, CONNECTIONS, DURATION)
-          runs.push({ peer: peer.name, file: f.name, ...r })
-          console.log(`round ${round + 1} ${f.name.padEnd(8)} ${peer.name.padEnd(16)} ${r.rps.toFixed(0).padStart(8)} req/s ${r.mibps.toFixed(0).padStart(6)} MiB/s`)
+          const cpuUs = ((cpuSeconds(pid) - before) * 1e6) / r.requests
+          runs.push({ peer: peer.name, file: f.name, ...r, cpuUs })
+          console.log(
+            `round ${round + 1} ${f.name.padEnd(8)} ${peer.name.padEnd(16)} ${r.rps.toFixed(0).padStart(8)} req/s ${r.mibps.toFixed(0).padStart(6)} MiB/s ${cpuUs.toFixed(2).padStart(7)} µs CPU/request`,
+          )
         }
       }
     }
@@ -93,15 +106,22 @@ async function main(): Promise<void> {
     stopAll(peers)
   }
 
-  const rows = ['| file | server | req/s (median) | MiB/s | p50 ms | p99 ms | vs nginx |', '|---|---|---:|---:|---:|---:|---:|']
+  const rows = [
+    '| file | server | req/s (median) | MiB/s | p50 ms | p99 ms | vs nginx | server CPU µs/request | vs nginx by CPU |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ]
   for (const f of FILES) {
-    const nginx = median(runs.filter((r) => r.file === f.name && r.peer === 'nginx').map((r) => r.rps))
+    const nginxRuns = runs.filter((r) => r.file === f.name && r.peer === 'nginx')
+    const nginx = median(nginxRuns.map((r) => r.rps))
+    const nginxCpu = median(nginxRuns.map((r) => r.cpuUs))
     for (const peer of peers) {
       const mine = runs.filter((r) => r.file === f.name && r.peer === peer.name)
       const rps = median(mine.map((r) => r.rps))
+      const cpu = median(mine.map((r) => r.cpuUs))
       rows.push(
         `| ${f.name} | ${peer.name} | ${rps.toFixed(0)} | ${median(mine.map((r) => r.mibps)).toFixed(0)} | ` +
-          `${median(mine.map((r) => r.p50)).toFixed(2)} | ${median(mine.map((r) => r.p99)).toFixed(2)} | ${(rps / nginx).toFixed(2)}x |`,
+          `${median(mine.map((r) => r.p50)).toFixed(2)} | ${median(mine.map((r) => r.p99)).toFixed(2)} | ${(rps / nginx).toFixed(2)}x | ` +
+          `${cpu.toFixed(2)} | ${(nginxCpu / cpu).toFixed(2)}x |`,
       )
     }
   }
@@ -119,6 +139,9 @@ async function main(): Promise<void> {
       `Each server pinned to CPU 0 (\`taskset -c 0\`), wrk pinned to CPU 1: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency\`,`,
       `keep-alive, no Accept-Encoding, ${ROUNDS} rounds with the order rotated each round, medians shown.`,
       'nginx-light: 1 worker, sendfile on, tcp_nopush on, access_log off. Skitai native: JS thread and one tokio thread on CPU 0.',
+      'Server CPU µs/request: the server\'s user + system time over the requests wrk completed (for nginx, its worker\'s);',
+      '"vs nginx by CPU" is nginx\'s over the server\'s, so above 1.00x the server spends less per request. Where wrk,',
+      'not the server, is what limits a row (large files), requests per second tell the servers apart less than CPU does.',
     ],
     [table, '', memoryLine],
     runs,

@@ -9,9 +9,9 @@
 // Needs Go (on the PATH, at /usr/local/go/bin/go, or GO=/path/to/go) to build
 // the client into bench/tmp.
 import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildPackage, here, median, need, start, stopAll, writeReport, type Peer } from './lib.js'
+import { buildPackage, cpuSeconds, here, median, need, start, stopAll, writeReport, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
@@ -57,15 +57,6 @@ function uwsAvailable(): boolean {
   } catch {
     return false
   }
-}
-
-const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }))
-
-/** CPU seconds a process has used (all its threads: the native engine's tokio thread too). */
-function cpuSeconds(pid: number): number {
-  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / ticks
 }
 
 /** ws-load pinned to CPU 1; throws with its message when it cannot run against the peer. */
