@@ -422,3 +422,50 @@ async fn whole(
         None => error_response(StatusCode::NOT_FOUND, wants_html(headers)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body of a small file's response, as text.
+    fn text(served: Served) -> Option<String> {
+        let Served::Response(response) = served else {
+            return None;
+        };
+        match response.into_body() {
+            ResponseBody::Full(bytes) => {
+                Some(String::from_utf8_lossy(&bytes.unwrap_or_default()).into())
+            }
+            _ => None,
+        }
+    }
+
+    /// Where no change notices come (network filesystems, no watches left), a stat
+    /// of each cached file on every request keeps it fresh, and misses are not kept.
+    #[test]
+    fn without_notices_a_stat_keeps_files_fresh() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let root = std::env::temp_dir().join(format!("skitai-unwatched-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let file = root.join("f.txt");
+        std::fs::write(&file, "one").unwrap();
+        let mut site = StaticSite::new(std::slice::from_ref(&root)).unwrap();
+        site.watcher = None;
+        let (parts, ()) = http::Request::get("/f.txt").body(()).unwrap().into_parts();
+        let get = |site: &StaticSite| runtime.block_on(site.serve(&parts, "f.txt", None));
+        assert_eq!(text(get(&site)).as_deref(), Some("one"));
+        std::fs::write(&file, "two, longer").unwrap();
+        assert_eq!(text(get(&site)).as_deref(), Some("two, longer"));
+        std::fs::remove_file(&file).unwrap();
+        assert!(matches!(get(&site), Served::Miss));
+        std::fs::write(&file, "back").unwrap();
+        assert_eq!(
+            text(get(&site)).as_deref(),
+            Some("back"),
+            "a miss is looked up again"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
