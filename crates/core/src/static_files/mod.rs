@@ -99,7 +99,8 @@ impl StaticSite {
                     let entry =
                         std::fs::metadata(&path).and_then(|meta| Entry::load(path, &meta, watched));
                     let found = entry.map_or(Lookup::Missing, |e| Lookup::File(Arc::new(e)));
-                    (found, Some((load, watched)))
+                    // A file that could not be read is not kept as missing.
+                    (found, Some((load, false)))
                 }
                 Some(Found::Directory) => (Lookup::Directory, None),
                 None => {
@@ -120,10 +121,11 @@ impl StaticSite {
         })
         .await
         .unwrap_or((Lookup::Missing, None));
-        if let Some((load, keep)) = load {
+        // `keep_miss`: no file, and the directories it would appear in are watched.
+        if let Some((load, keep_miss)) = load {
             let loaded = match &found {
                 Lookup::File(entry) => Loaded::Entry(entry),
-                Lookup::Missing if keep => Loaded::Missing,
+                Lookup::Missing if keep_miss => Loaded::Missing,
                 _ => Loaded::Nothing,
             };
             self.cache.finish_load(load, rel, loaded);

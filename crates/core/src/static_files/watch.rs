@@ -161,17 +161,21 @@ mod linux {
 
     /// Filesystems whose every change this kernel makes, and so reports.
     fn local_filesystem(dir: &Path) -> bool {
-        const LOCAL: [i64; 10] = [
+        const LOCAL: [i64; 14] = [
             0xEF53,     // ext2, ext3, ext4
             0x58465342, // xfs
             0x9123683E, // btrfs
+            0xCA451A4E, // bcachefs
             0x01021994, // tmpfs
             0x858458F6, // ramfs
             0x794C7630, // overlayfs
             0x2FC12FC1, // zfs
             0xF2F52010, // f2fs
             0x73717368, // squashfs (read-only)
+            0xE0F5E1E2, // erofs (read-only)
             0x4D44,     // vfat
+            0x2011BAB0, // exfat
+            0x7366746E, // ntfs3
         ];
         let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
             return false;
