@@ -20,24 +20,31 @@ pub const SMALL_FILE: u64 = 128 * 1024;
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 const CACHE_ENTRIES: usize = 16 * 1024;
 
-/// Identity of a file version: size, modification time and inode.
+/// Identity of a file version: size, modification time and inode, and the
+/// inode's change time, which every write moves and no one can set back (a
+/// rewrite that keeps size and mtime still shows).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Stamp {
     pub len: u64,
     pub modified: SystemTime,
     pub inode: u64,
+    changed: (i64, i64),
 }
 
 impl Stamp {
     pub fn of(meta: &Metadata) -> Stamp {
         #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(meta);
+        let (inode, changed) = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ino(), (meta.ctime(), meta.ctime_nsec()))
+        };
         #[cfg(not(unix))]
-        let inode = 0;
+        let (inode, changed) = (0, (0, 0));
         Stamp {
             len: meta.len(),
             modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             inode,
+            changed,
         }
     }
 

@@ -460,6 +460,16 @@ mod tests {
         assert_eq!(text(get(&site)).as_deref(), Some("one"));
         std::fs::write(&file, "two, longer").unwrap();
         assert_eq!(text(get(&site)).as_deref(), Some("two, longer"));
+        // Same size and modification time: the change time still moved.
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::write(&file, "TWO, LONGER").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert_eq!(text(get(&site)).as_deref(), Some("TWO, LONGER"));
         std::fs::remove_file(&file).unwrap();
         assert!(matches!(get(&site), Served::Miss));
         std::fs::write(&file, "back").unwrap();
