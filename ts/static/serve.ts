@@ -6,7 +6,8 @@ import { createGzip } from 'node:zlib'
 import { lookup } from 'mime-types'
 import { errorBody, wantsHtml } from '../errors.js'
 import { accepts, compressible, contentType, ifRangeHolds, parseRanges, precondition, type ByteRange } from './negotiate.js'
-import { decodePath, find } from './resolve.js'
+import { findKept } from './kept-files.js'
+import { decodePath } from './resolve.js'
 
 const GZIP_MIN = 1024
 const MULTIPART_MAX = 16 * 1024 * 1024
@@ -74,14 +75,14 @@ async function readRanges(path: string, ranges: ByteRange[]): Promise<Buffer[] |
 export async function serveStatic(req: IncomingMessage, res: ServerResponse, roots: string[], rel: string, maxAge: number | undefined): Promise<boolean> {
   const decoded = decodePath(rel)
   if (decoded === undefined) return false
-  const found = await find(roots, decoded)
+  const found = await findKept(roots, rel, decoded)
   if (found === undefined) return false
   if (found.kind === 'directory') {
     res.writeHead(301, { location: slashed(req.url ?? '/'), 'content-length': 0 })
     res.end()
     return true
   }
-  const { path, stats } = found
+  const { path, stats, data } = found
   const size = Number(stats.size)
   const modifiedMs = Number(stats.mtimeNs / 1_000_000n)
   const mime = lookup(path) || 'application/octet-stream'
@@ -124,11 +125,12 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, roo
   if (effective !== 'whole' && effective.length === 1) {
     const r = effective[0]!
     res.writeHead(206, { ...common, 'content-type': type, 'content-range': `bytes ${r.start}-${r.end}/${size}`, 'content-length': r.end - r.start + 1 })
-    await send(res, path, r.start, r.end, false)
+    if (data !== undefined) res.end(data.subarray(r.start, r.end + 1))
+    else await send(res, path, r.start, r.end, false)
     return true
   }
   if (effective !== 'whole') {
-    const parts = await readRanges(path, effective)
+    const parts = data !== undefined ? effective.map((r) => data.subarray(r.start, r.end + 1)) : await readRanges(path, effective)
     if (parts !== undefined) {
       const boundary = `skitai-${Date.now().toString(16)}${Math.random().toString(16).slice(2, 10)}`
       const chunks: Buffer[] = []
@@ -150,7 +152,8 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, roo
     await send(res, path, 0, Math.max(0, size - 1), true)
   } else {
     res.writeHead(200, { ...common, 'content-type': type, 'content-length': size })
-    if (size === 0) res.end()
+    if (size === 0 || req.method === 'HEAD') res.end()
+    else if (data !== undefined) res.end(data)
     else await send(res, path, 0, size - 1, false)
   }
   return true
