@@ -28,6 +28,8 @@ const BASE_NATIVE = process.env.BASE_NATIVE
 /** The route loaded: /plaintext (answered in the batch) or /async (after an await). */
 const URL_PATH = process.env.URL_PATH ?? '/plaintext'
 const WWW = process.env.WWW
+/** The path is the directory's own mount, /www. */
+const STATIC = WWW !== undefined && (URL_PATH === '/www' || URL_PATH.startsWith('/www/'))
 
 const root = join(here, '..')
 
@@ -102,8 +104,8 @@ async function main(): Promise<void> {
       '',
       `Command: \`${CONTROL ? 'CONTROL=1' : `BASE=${BASE}`}${BASE_NATIVE ? ` BASE_NATIVE=${BASE_NATIVE}` : ''} ROUNDS=${ROUNDS} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS}${ACCESS_LOG ? ` ACCESS_LOG=${ACCESS_LOG}` : ''}${WWW ? ` WWW=${WWW}` : ''}${URL_PATH === '/plaintext' ? '' : ` URL_PATH=${URL_PATH}`} npm run bench:paired\``,
       '',
-      `bench/servers/skitai.mjs (native engine, one engine thread, ${URL_PATH.startsWith('/www/') ? `the static file at ${URL_PATH}` : `the hello handler at ${URL_PATH}`}` +
-        (WWW && !URL_PATH.startsWith('/www/') ? ', behind a directory mounted at the same prefix' : '') +
+      `bench/servers/skitai.mjs (native engine, one engine thread, ${STATIC ? `the static mount at ${URL_PATH}` : `the hello handler at ${URL_PATH}`}` +
+        (WWW && !STATIC ? ', behind a directory mounted at the same prefix' : '') +
         (ACCESS_LOG ? `, the request log in the ${ACCESS_LOG} format to a file` : '') +
         '),',
       `as of ${CONTROL ? 'the working tree, twice' : `\`${BASE}\` and as of the working tree`}, ${BASE_NATIVE ? 'the base on an earlier build of the addon' : 'on the same addon'}; both on CPU 0 and loaded at the same`,

@@ -207,6 +207,16 @@ for (const engine of ENGINES) {
       assert.equal((await get(`${s.url}/mixed/file.txt`, {}, 'POST')).text, 'app:POST /file.txt')
     })
 
+    test('a directory asked for without its slash is redirected each time, until a file takes its name', async () => {
+      const dir = join(pub, `moving-${engine}`)
+      mkdirSync(dir, { recursive: true })
+      for (let i = 0; i < 2; i++) assert.equal((await get(`${s.url}/moving-${engine}?q=${i}`)).h('location'), `/moving-${engine}/?q=${i}`)
+      rmSync(dir, { recursive: true })
+      writeFileSync(dir, 'a file now')
+      assert.equal((await get(`${s.url}/moving-${engine}`)).text, 'a file now')
+      unlinkSync(dir)
+    })
+
     test('a mixed mount: a file made where the app answered wins from the next request on', async () => {
       for (const path of [`late-${engine}.txt`, `new-${engine}/dir/late.txt`]) {
         assert.equal((await get(`${s.url}/mixed/${path}`)).text, `app:GET /${path}`)

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::HeaderValue;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use super::mime;
 use super::watch::Change;
@@ -170,8 +170,9 @@ pub struct Cache {
 #[derive(Default)]
 struct CacheInner {
     entries: FxHashMap<String, Arc<Entry>>,
-    /// Paths known to have no file, while nothing changes in the watched directories.
-    missing: FxHashSet<String>,
+    /// Paths known to have no file, or a directory, while nothing changes in
+    /// the watched directories.
+    known: FxHashMap<String, Known>,
     /// File bytes held.
     bytes: usize,
     /// The keys of the entries read from each file (an entry's own and its siblings').
@@ -212,10 +213,18 @@ impl CacheInner {
 
     fn clear(&mut self) {
         self.entries.clear();
-        self.missing.clear();
+        self.known.clear();
         self.keys.clear();
         self.bytes = 0;
     }
+}
+
+/// What a request path holds when it holds no file.
+#[derive(Clone, Copy)]
+enum Known {
+    Missing,
+    /// A directory (asked for without its slash).
+    Directory,
 }
 
 /// What the cache knows of a request path.
@@ -223,6 +232,7 @@ pub enum Cached {
     Entry(Arc<Entry>),
     /// No file there.
     Missing,
+    Directory,
     Unknown,
 }
 
@@ -231,6 +241,8 @@ pub enum Loaded<'a> {
     Entry(&'a Arc<Entry>),
     /// No file, and the directories it would be in are watched.
     Missing,
+    /// A directory, and the directories on its way are watched.
+    Directory,
     /// Nothing to keep.
     Nothing,
 }
@@ -247,10 +259,11 @@ impl Cache {
 
     pub fn lookup(&self, key: &str) -> Cached {
         let inner = self.inner();
-        match inner.entries.get(key) {
-            Some(entry) => Cached::Entry(entry.clone()),
-            None if inner.missing.contains(key) => Cached::Missing,
-            None => Cached::Unknown,
+        match (inner.entries.get(key), inner.known.get(key)) {
+            (Some(entry), _) => Cached::Entry(entry.clone()),
+            (None, Some(Known::Missing)) => Cached::Missing,
+            (None, Some(Known::Directory)) => Cached::Directory,
+            (None, None) => Cached::Unknown,
         }
     }
 
@@ -277,23 +290,27 @@ impl Cache {
         }
         let size = match &loaded {
             Loaded::Entry(entry) => entry.data.as_ref().map_or(0, |d| d.len()),
-            Loaded::Missing => 0,
+            Loaded::Missing | Loaded::Directory => 0,
             Loaded::Nothing => return,
         };
         if inner.bytes + size > CACHE_BYTES
-            || inner.entries.len() + inner.missing.len() >= CACHE_ENTRIES
+            || inner.entries.len() + inner.known.len() >= CACHE_ENTRIES
         {
             inner.clear();
         }
         inner.remove(key);
         let entry = match loaded {
             Loaded::Entry(entry) => entry,
+            Loaded::Directory => {
+                inner.known.insert(key.to_owned(), Known::Directory);
+                return;
+            }
             _ => {
-                inner.missing.insert(key.to_owned());
+                inner.known.insert(key.to_owned(), Known::Missing);
                 return;
             }
         };
-        inner.missing.remove(key);
+        inner.known.remove(key);
         inner.bytes += size;
         for path in entry.paths() {
             inner
@@ -312,8 +329,8 @@ impl Cache {
     /// Drop what a change notice says may be stale.
     pub fn stale(&self, change: Change) {
         let mut inner = self.inner();
-        // Whatever changed may be where a missing file would be.
-        inner.missing.clear();
+        // Whatever changed may be where a missing file would be, or a directory was.
+        inner.known.clear();
         match change {
             Change::Path(path) => {
                 inner.stale_path(&path);
@@ -392,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn a_miss_is_kept_until_anything_changes() {
+    fn a_miss_or_a_directory_is_kept_until_anything_changes() {
         let cache = Cache::default();
         let missing = |cache: &Cache| matches!(cache.lookup("api/x"), Cached::Missing);
         let load = cache.begin_load(None);
@@ -405,5 +422,11 @@ mod tests {
         cache.stale(Change::Path(PathBuf::from("/srv/site/unrelated.txt")));
         cache.finish_load(load, "api/x", Loaded::Missing);
         assert!(!missing(&cache), "looked for while something changed");
+
+        let load = cache.begin_load(None);
+        cache.finish_load(load, "docs", Loaded::Directory);
+        assert!(matches!(cache.lookup("docs"), Cached::Directory));
+        cache.stale(Change::Path(PathBuf::from("/srv/site/docs")));
+        assert!(matches!(cache.lookup("docs"), Cached::Unknown));
     }
 }

@@ -67,6 +67,7 @@ impl StaticSite {
         let entry = match self.cache.lookup(rel) {
             Cached::Entry(entry) if entry.watched || entry.stamp.current(&entry.path) => entry,
             Cached::Missing => return Served::Miss,
+            Cached::Directory => return Served::Response(redirect_to_slash(parts)),
             cached => {
                 if matches!(cached, Cached::Entry(_)) {
                     self.cache.remove(rel);
@@ -102,30 +103,41 @@ impl StaticSite {
                     // A file that could not be read is not kept as missing.
                     (found, Some((load, false)))
                 }
-                Some(Found::Directory) => (Lookup::Directory, None),
-                None => {
+                other => {
+                    let directory = matches!(other, Some(Found::Directory));
+                    let looked = if directory {
+                        Lookup::Directory
+                    } else {
+                        Lookup::Missing
+                    };
                     let Some(watcher) = watcher else {
-                        return (Lookup::Missing, None);
+                        return (looked, None);
                     };
                     let load = cache.begin_load(None);
-                    // Watched where the file would appear, then looked for again:
-                    // one made before the watch is found, one made after is noticed.
+                    // Watched where a file would appear (or the directory go),
+                    // then looked for again: a change before the watch shows in
+                    // this look, one after it is noticed.
                     let watched = roots.iter().all(|root| {
                         path::deepest_directory(root, &decoded)
                             .is_some_and(|dir| watcher.watch(root, &dir))
                     });
-                    let missing = watched && path::find(&roots, &decoded).is_none();
-                    (Lookup::Missing, Some((load, missing)))
+                    let same = match path::find(&roots, &decoded) {
+                        None => !directory,
+                        Some(Found::Directory) => directory,
+                        Some(Found::File { .. }) => false,
+                    };
+                    (looked, Some((load, watched && same)))
                 }
             }
         })
         .await
         .unwrap_or((Lookup::Missing, None));
-        // `keep_miss`: no file, and the directories it would appear in are watched.
-        if let Some((load, keep_miss)) = load {
+        // `keep`: no file (or a directory), and the directories on its way are watched.
+        if let Some((load, keep)) = load {
             let loaded = match &found {
                 Lookup::File(entry) => Loaded::Entry(entry),
-                Lookup::Missing if keep_miss => Loaded::Missing,
+                Lookup::Missing if keep => Loaded::Missing,
+                Lookup::Directory if keep => Loaded::Directory,
                 _ => Loaded::Nothing,
             };
             self.cache.finish_load(load, rel, loaded);
