@@ -8,14 +8,15 @@ const SMALL_FILE = 128n * 1024n
 const MAX_BYTES = 64 * 1024 * 1024
 const MAX_ENTRIES = 16 * 1024
 
-/** A file found, with its bytes when it is small enough to be kept. */
-export type FoundKept = { kind: 'file'; path: string; stats: BigIntStats; data?: Buffer } | { kind: 'directory' }
-
 interface Kept {
   path: string
   stats: BigIntStats
+  /** Its bytes, when it is small enough to be kept. */
   data?: Buffer
 }
+
+/** What `find` finds, a file with its bytes when they are kept. */
+export type FoundKept = ({ kind: 'file' } & Kept) | { kind: 'directory' }
 
 /** What the last request for a path found, by roots and path. */
 const kept = new Map<string, Kept>()
@@ -32,6 +33,8 @@ function forget(key: string): void {
 }
 
 function keep(key: string, entry: Kept): void {
+  // Another request for the same path may have kept it meanwhile.
+  forget(key)
   const size = entry.data?.length ?? 0
   if (keptBytes + size > MAX_BYTES || kept.size >= MAX_ENTRIES) {
     kept.clear()

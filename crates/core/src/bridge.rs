@@ -442,19 +442,14 @@ impl Bridge {
             (tx, ResponseBody::Stream(stream), below_mark)
         };
         drop(pending);
-        let response = build_response(status, headers, response_body);
-        self.deliver(tx, response) && below_mark
+        self.hold(tx, build_response(status, headers, response_body));
+        below_mark
     }
 
     /// Hand over a response (whole, or its head with the stream its body follows
     /// in) at the next `end_batch`.
-    fn deliver(
-        &self,
-        tx: oneshot::Sender<Response<ResponseBody>>,
-        response: Response<ResponseBody>,
-    ) -> bool {
+    fn hold(&self, tx: oneshot::Sender<Response<ResponseBody>>, response: Response<ResponseBody>) {
         lock(&self.held).push((tx, response));
-        true
     }
 
     /// A WebSocket endpoint accepted the handshake: answer 101 with JS's header
@@ -483,7 +478,8 @@ impl Bridge {
         response
             .extensions_mut()
             .insert(Accepted::new(id, me, upgrade, settings));
-        self.deliver(tx, response)
+        self.hold(tx, response);
+        true
     }
 
     /// Queue a body chunk of a started response; false when JS should wait for 'drain'.

@@ -221,7 +221,7 @@ impl CacheInner {
 
 /// What a request path holds when it holds no file.
 #[derive(Clone, Copy)]
-enum Known {
+pub enum Known {
     Missing,
     /// A directory (asked for without its slash).
     Directory,
@@ -230,19 +230,15 @@ enum Known {
 /// What the cache knows of a request path.
 pub enum Cached {
     Entry(Arc<Entry>),
-    /// No file there.
-    Missing,
-    Directory,
+    Known(Known),
     Unknown,
 }
 
 /// What a load found.
 pub enum Loaded<'a> {
     Entry(&'a Arc<Entry>),
-    /// No file, and the directories it would be in are watched.
-    Missing,
-    /// A directory, and the directories on its way are watched.
-    Directory,
+    /// No file, and the directories on its way are watched.
+    Known(Known),
     /// Nothing to keep.
     Nothing,
 }
@@ -261,8 +257,7 @@ impl Cache {
         let inner = self.inner();
         match (inner.entries.get(key), inner.known.get(key)) {
             (Some(entry), _) => Cached::Entry(entry.clone()),
-            (None, Some(Known::Missing)) => Cached::Missing,
-            (None, Some(Known::Directory)) => Cached::Directory,
+            (None, Some(known)) => Cached::Known(*known),
             (None, None) => Cached::Unknown,
         }
     }
@@ -290,7 +285,7 @@ impl Cache {
         }
         let size = match &loaded {
             Loaded::Entry(entry) => entry.data.as_ref().map_or(0, |d| d.len()),
-            Loaded::Missing | Loaded::Directory => 0,
+            Loaded::Known(_) => 0,
             Loaded::Nothing => return,
         };
         if inner.bytes + size > CACHE_BYTES
@@ -301,14 +296,11 @@ impl Cache {
         inner.remove(key);
         let entry = match loaded {
             Loaded::Entry(entry) => entry,
-            Loaded::Directory => {
-                inner.known.insert(key.to_owned(), Known::Directory);
+            Loaded::Known(known) => {
+                inner.known.insert(key.to_owned(), known);
                 return;
             }
-            _ => {
-                inner.known.insert(key.to_owned(), Known::Missing);
-                return;
-            }
+            Loaded::Nothing => return,
         };
         inner.known.remove(key);
         inner.bytes += size;
@@ -411,21 +403,25 @@ mod tests {
     #[test]
     fn a_miss_or_a_directory_is_kept_until_anything_changes() {
         let cache = Cache::default();
-        let missing = |cache: &Cache| matches!(cache.lookup("api/x"), Cached::Missing);
+        let missing =
+            |cache: &Cache| matches!(cache.lookup("api/x"), Cached::Known(Known::Missing));
         let load = cache.begin_load(None);
-        cache.finish_load(load, "api/x", Loaded::Missing);
+        cache.finish_load(load, "api/x", Loaded::Known(Known::Missing));
         assert!(missing(&cache));
         cache.stale(Change::Path(PathBuf::from("/srv/site/unrelated.txt")));
         assert!(!missing(&cache), "a file may have been made there");
 
         let load = cache.begin_load(None);
         cache.stale(Change::Path(PathBuf::from("/srv/site/unrelated.txt")));
-        cache.finish_load(load, "api/x", Loaded::Missing);
+        cache.finish_load(load, "api/x", Loaded::Known(Known::Missing));
         assert!(!missing(&cache), "looked for while something changed");
 
         let load = cache.begin_load(None);
-        cache.finish_load(load, "docs", Loaded::Directory);
-        assert!(matches!(cache.lookup("docs"), Cached::Directory));
+        cache.finish_load(load, "docs", Loaded::Known(Known::Directory));
+        assert!(matches!(
+            cache.lookup("docs"),
+            Cached::Known(Known::Directory)
+        ));
         cache.stale(Change::Path(PathBuf::from("/srv/site/docs")));
         assert!(matches!(cache.lookup("docs"), Cached::Unknown));
     }

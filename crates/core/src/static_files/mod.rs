@@ -19,7 +19,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 pub use file_body::FileBody;
 
 use self::conditional::Precondition;
-use self::entry::{Cache, Cached, Entry, Loaded};
+use self::entry::{Cache, Cached, Entry, Known, Loaded};
 use self::path::Found;
 use self::range::{ByteRange, Ranges};
 use self::watch::Watcher;
@@ -66,8 +66,8 @@ impl StaticSite {
         }
         let entry = match self.cache.lookup(rel) {
             Cached::Entry(entry) if entry.watched || entry.stamp.current(&entry.path) => entry,
-            Cached::Missing => return Served::Miss,
-            Cached::Directory => return Served::Response(redirect_to_slash(parts)),
+            Cached::Known(Known::Missing) => return Served::Miss,
+            Cached::Known(Known::Directory) => return Served::Response(redirect_to_slash(parts)),
             cached => {
                 if matches!(cached, Cached::Entry(_)) {
                     self.cache.remove(rel);
@@ -136,8 +136,8 @@ impl StaticSite {
         if let Some((load, keep)) = load {
             let loaded = match &found {
                 Lookup::File(entry) => Loaded::Entry(entry),
-                Lookup::Missing if keep => Loaded::Missing,
-                Lookup::Directory if keep => Loaded::Directory,
+                Lookup::Missing if keep => Loaded::Known(Known::Missing),
+                Lookup::Directory if keep => Loaded::Known(Known::Directory),
                 _ => Loaded::Nothing,
             };
             self.cache.finish_load(load, rel, loaded);

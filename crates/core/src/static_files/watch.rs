@@ -36,7 +36,7 @@ mod linux {
     use std::sync::Mutex;
 
     use inotify::{EventMask, Inotify, WatchMask};
-    use rustc_hash::{FxHashMap, FxHashSet};
+    use rustc_hash::FxHashMap;
 
     use super::Change;
 
@@ -67,7 +67,6 @@ mod linux {
         inotify: Inotify,
         /// Each watch's directory.
         dirs: FxHashMap<i32, std::path::PathBuf>,
-        watched: FxHashSet<std::path::PathBuf>,
         buffer: Box<[u8]>,
     }
 
@@ -78,7 +77,6 @@ mod linux {
                 inner: Mutex::new(Inner {
                     inotify: Inotify::init().ok()?,
                     dirs: FxHashMap::default(),
-                    watched: FxHashSet::default(),
                     buffer: vec![0; 4096].into_boxed_slice(),
                 }),
             })
@@ -98,15 +96,14 @@ mod linux {
             }
             let mut inner = self.inner();
             loop {
-                if !inner.watched.contains(dir) {
-                    let Ok(wd) = inner.inotify.watches().add(dir, MASK) else {
-                        return false;
-                    };
-                    inner
-                        .dirs
-                        .insert(wd.get_watch_descriptor_id(), dir.to_owned());
-                    inner.watched.insert(dir.to_owned());
-                }
+                // A directory watched already keeps its watch (and its id).
+                let Ok(wd) = inner.inotify.watches().add(dir, MASK) else {
+                    return false;
+                };
+                inner
+                    .dirs
+                    .entry(wd.get_watch_descriptor_id())
+                    .or_insert_with(|| dir.to_owned());
                 if dir == root {
                     return true;
                 }
@@ -135,9 +132,7 @@ mod linux {
                 for event in events {
                     let id = event.wd.get_watch_descriptor_id();
                     if event.mask.intersects(GONE) {
-                        if let Some(dir) = inner.dirs.remove(&id) {
-                            inner.watched.remove(&dir);
-                        }
+                        inner.dirs.remove(&id);
                         stale(Change::Everything);
                         continue;
                     }
