@@ -37,6 +37,9 @@ pub struct Batch {
     pub ws_text: Vec<u8>,
     /// WebSocket binary messages, one after another: one Buffer for the batch.
     pub ws_binary: Vec<u8>,
+    /// Each WebSocket message's socket, size and kind (`record::ws_message`),
+    /// read in JS as numbers: no text fields to split and parse per message.
+    pub ws_meta: Vec<u8>,
     /// Access records, one after another (`record::access`): one Buffer for the
     /// batch, formatted in JS straight from its bytes.
     pub log: Vec<u8>,
@@ -54,6 +57,7 @@ impl Batch {
             buffers: Vec::with_capacity(last.buffers.len().min(MAX_BUFFERS)),
             ws_text: Vec::with_capacity(last.ws_text.len().min(MAX)),
             ws_binary: Vec::with_capacity(last.ws_binary.len().min(MAX)),
+            ws_meta: Vec::with_capacity(last.ws_meta.len().min(MAX)),
             log: Vec::with_capacity(last.log.len().min(MAX)),
         }
     }

@@ -9,10 +9,8 @@
 //! D id index   body chunk in buffers[index]      E id   end of request body
 //! A id         client gone                       W id   response buffer drained
 //! P id status  engine answered in JS's place     C      server closed
-//! M id t units     a WebSocket text message: the next `units` UTF-16 code units
-//!                  of the batch's WebSocket text
-//! M id b bytes     a WebSocket binary message: the next `bytes` of the batch's
-//!                  WebSocket binary buffer
+//! M               a WebSocket message: its socket, size and kind are the next
+//!                  entry of the batch's `ws_meta` (`ws_message`)
 //! X id code index  a WebSocket closed: the code, the reason in buffers[index] ("" none)
 //! U id            a WebSocket's send queue drained: JS may send again
 //! ```
@@ -146,17 +144,29 @@ pub fn preempted(batch: &mut Batch, id: u64, status: u16) {
     number(&mut batch.text, u64::from(status));
 }
 
+/// Bytes of one message's entry in a batch's `ws_meta`: the socket's id (f64),
+/// the size (u32: UTF-16 code units of the batch's WebSocket text, or bytes of
+/// its binary buffer) and the kind (u32: `WS_TEXT` or `WS_BINARY`), little-endian.
+pub const WS_META_ENTRY: usize = 16;
+pub const WS_TEXT: u32 = 1;
+pub const WS_BINARY: u32 = 2;
+
+/// A whole WebSocket message. Its numbers go to `ws_meta` rather than the text:
+/// JS reads them in place, where text fields cost a split and a parse each.
+/// (Sizes fit u32: messages are at most 2 GiB.)
 pub fn ws_message(batch: &mut Batch, id: u64, text: bool, data: &[u8]) {
-    simple(batch, b"M\n", id);
-    if text {
+    batch.text.extend_from_slice(b"M\n");
+    let (size, kind) = if text {
         batch.ws_text.extend_from_slice(data);
-        field(&mut batch.text, b"t");
-        number(&mut batch.text, utf16_units(data));
+        (utf16_units(data), WS_TEXT)
     } else {
         batch.ws_binary.extend_from_slice(data);
-        field(&mut batch.text, b"b");
-        number(&mut batch.text, data.len() as u64);
-    }
+        (data.len() as u64, WS_BINARY)
+    };
+    let meta = &mut batch.ws_meta;
+    meta.extend_from_slice(&(id as f64).to_le_bytes());
+    meta.extend_from_slice(&(u32::try_from(size).unwrap_or(u32::MAX)).to_le_bytes());
+    meta.extend_from_slice(&kind.to_le_bytes());
 }
 
 /// How long valid UTF-8 is as a JS string: a unit per character, two for one
@@ -382,10 +392,19 @@ mod tests {
         let mut batch = Batch::default();
         ws_message(&mut batch, 3, true, "😀".as_bytes());
         ws_message(&mut batch, 3, false, b"\x00\x01");
-        assert_eq!(
-            String::from_utf8(batch.text).unwrap(),
-            "M\n3\nt\n2\nM\n3\nb\n2\n"
-        );
+        assert_eq!(String::from_utf8(batch.text).unwrap(), "M\nM\n");
+        let entry = |i: usize| {
+            let e = &batch.ws_meta[i * WS_META_ENTRY..(i + 1) * WS_META_ENTRY];
+            let word = |at: usize| u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]);
+            (
+                f64::from_le_bytes(e[..8].try_into().unwrap()),
+                word(8),
+                word(12),
+            )
+        };
+        assert_eq!(batch.ws_meta.len(), 2 * WS_META_ENTRY);
+        assert_eq!(entry(0), (3.0, 2, WS_TEXT));
+        assert_eq!(entry(1), (3.0, 2, WS_BINARY));
         assert_eq!(batch.ws_text, "😀".as_bytes());
         assert_eq!(batch.ws_binary, b"\x00\x01");
     }

@@ -316,13 +316,14 @@ fn body_bytes(body: Option<Either<String, &[u8]>>) -> Bytes {
     }
 }
 
-/// `(text, buffers, wsText, wsBinary, log, logLength) => void`, as JS sees the batch listener.
+/// `(text, buffers, wsText, wsBinary, wsMeta, log, logLength) => void`, as JS sees the batch listener.
 type BatchListener<'env> = Function<
     'env,
     FnArgs<(
         String,
         Option<Vec<Buffer>>,
         Option<String>,
+        Option<Buffer>,
         Option<Buffer>,
         Option<Buffer>,
         u32,
@@ -338,14 +339,15 @@ pub struct NativeServer {
 
 #[napi]
 impl NativeServer {
-    /// Bind and serve. `on_batch(text, buffers, wsText, wsBinary, log, logLength)` runs on the JS thread whenever
-    /// events are waiting; see `skitai_core::record` for the text format. The batch's access records are
-    /// `log`'s first `logLength` bytes: the same Buffer batch after batch, read before the call returns.
+    /// Bind and serve. `on_batch(text, buffers, wsText, wsBinary, wsMeta, log, logLength)` runs on the JS thread
+    /// whenever events are waiting; see `skitai_core::record` for the text format. `wsMeta` starts with an
+    /// entry for each WebSocket message (`skitai_core::record::ws_message`), and the batch's access records
+    /// are `log`'s first `logLength` bytes: each the same Buffer batch after batch, read before the call returns.
     #[napi(constructor)]
     pub fn new(
         options: EngineOptions,
         #[napi(
-            ts_arg_type = "(text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined, logLength: number) => void"
+            ts_arg_type = "(text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, wsMeta: Buffer | undefined, log: Buffer | undefined, logLength: number) => void"
         )]
         on_batch: BatchListener,
     ) -> Result<Self> {
@@ -353,6 +355,7 @@ impl NativeServer {
         let bridge = Bridge::new(config.max_pending);
         let source = bridge.clone();
         let mut records: Option<RecordBuffer> = None;
+        let mut ws_metas: Option<RecordBuffer> = None;
         let wake = on_batch
             .build_threadsafe_function::<()>()
             .callee_handled::<false>()
@@ -362,8 +365,12 @@ impl NativeServer {
                     buffers,
                     ws_text,
                     ws_binary,
+                    ws_meta,
                     log,
                 } = source.take();
+                let ws_meta = ws_metas
+                    .get_or_insert_with(|| RecordBuffer::new(ctx.env.raw()))
+                    .fill(&ws_meta)?;
                 let log_length = log.len() as u32;
                 let log = records
                     .get_or_insert_with(|| RecordBuffer::new(ctx.env.raw()))
@@ -373,6 +380,7 @@ impl NativeServer {
                     BufferList(buffers),
                     Utf8Text(ws_text),
                     OneBuffer(ws_binary),
+                    ws_meta,
                     log,
                     log_length,
                 )))

@@ -1,5 +1,6 @@
-//! The Buffer a batch's access records reach JS in: one kept from batch to
-//! batch, grown when a batch outgrows it. A new Buffer per batch costs an
+//! A Buffer a batch's binary records reach JS in (its access records, its
+//! WebSocket messages' entries): one kept from batch to batch, grown when a
+//! batch outgrows it. A new Buffer per batch costs an
 //! allocation, and with one per batch V8's young-generation collections took
 //! about three times as long (0.6 ms against 0.25 on the hello bench).
 
@@ -54,7 +55,7 @@ impl RecordBuffer {
             (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
         check_status!(
             unsafe { sys::napi_create_buffer(env, capacity, &mut data, &mut buffer) },
-            "allocate the access records' Buffer"
+            "allocate a Buffer for batch records"
         )?;
         check_status!(unsafe { sys::napi_create_reference(env, buffer, 1, &mut reference) })?;
         self.release();

@@ -47,8 +47,21 @@ export interface NativeServer {
   dispose(): void
 }
 
-/** A batch: its records, body buffers, the WebSocket messages it carries (text, binary) and its access records (the first `logLength` bytes of `log`, a Buffer the engine reuses batch after batch). */
-export type BatchListener = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined, logLength: number) => void
+/**
+ * A batch: its records, body buffers, the WebSocket messages it carries (text,
+ * binary, and `wsMeta`: an entry per message, see ws-meta.ts) and its access
+ * records (the first `logLength` bytes of `log`). `wsMeta` and `log` are Buffers
+ * the engine reuses batch after batch: read them before the listener returns.
+ */
+export type BatchListener = (
+  text: string,
+  buffers: Buffer[] | undefined,
+  wsText: string | undefined,
+  wsBinary: Buffer | undefined,
+  wsMeta: Buffer | undefined,
+  log: Buffer | undefined,
+  logLength: number,
+) => void
 
 export interface Addon {
   NativeServer: new (options: NativeOptions, onBatch: BatchListener) => NativeServer

@@ -9,6 +9,7 @@ import { NativeResponse, type ResponseContext } from './response.js'
 import { ReplyHolder } from './reply-holder.js'
 import { NativeWebSockets } from './websocket.js'
 import { UPGRADE } from '../../websocket/transport.js'
+import { WsMetaReader } from './ws-meta.js'
 import { upstreamSpecs } from '../../proxy/native-spec.js'
 
 /**
@@ -54,10 +55,21 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
   /** The batch carried the closing event: the server closes once the batch's log is written. */
   let closedInBatch = false
 
-  const onBatch = (text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, log: Buffer | undefined, logLength: number): void => {
+  const wsMeta = new WsMetaReader()
+
+  const onBatch = (
+    text: string,
+    buffers: Buffer[] | undefined,
+    wsText: string | undefined,
+    wsBinary: Buffer | undefined,
+    wsMetaBytes: Buffer | undefined,
+    log: Buffer | undefined,
+    logLength: number,
+  ): void => {
     closedInBatch = false
     replies.batchStarted()
     try {
+      wsMeta.reset(wsMetaBytes)
       runBatch(text, buffers, wsText, wsBinary)
     } finally {
       // Responses made while running the batch go to the engine together.
@@ -85,15 +97,16 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
           at = dispatch(fields, at + 1, buffers)
           break
         case 'M': {
-          const size = Number(fields[at + 3])
-          if (fields[at + 2] === 't') {
+          wsMeta.next()
+          const size = wsMeta.size
+          if (wsMeta.isText) {
             // A slice of the batch's string: no copy, no decoding per message.
-            webSockets.message(Number(fields[at + 1]), size === 0 ? '' : wsText!.slice(textAt, (textAt += size)), false)
+            webSockets.message(wsMeta.id, size === 0 ? '' : wsText!.slice(textAt, (textAt += size)), false)
           } else {
             // Copied out (small ones into node's pool) so that a kept message does not keep the batch.
-            webSockets.message(Number(fields[at + 1]), size === 0 ? Buffer.alloc(0) : Buffer.from(wsBinary!.subarray(binaryAt, (binaryAt += size))), true)
+            webSockets.message(wsMeta.id, size === 0 ? Buffer.alloc(0) : Buffer.from(wsBinary!.subarray(binaryAt, (binaryAt += size))), true)
           }
-          at += 4
+          at += 1
           break
         }
         case 'X': {
