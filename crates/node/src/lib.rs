@@ -1,6 +1,7 @@
 //! The Node binding: config in, batches of requests out, responses in. No HTTP
 //! logic lives here; it converts values and forwards to `skitai_core`.
 
+mod hot_calls;
 pub mod notify;
 mod record_buffer;
 pub mod shared;
@@ -335,6 +336,8 @@ type BatchListener<'env> = Function<
 pub struct NativeServer {
     engine: Engine,
     bridge: Arc<Bridge>,
+    /// For the calls made per response and per batch (`hot_calls`).
+    handle: u32,
 }
 
 #[napi]
@@ -394,7 +397,18 @@ impl NativeServer {
             bridge.set_waker(None);
             Error::new(Status::GenericFailure, format!("listen: {e}"))
         })?;
-        Ok(NativeServer { engine, bridge })
+        let handle = hot_calls::register(bridge.clone());
+        Ok(NativeServer {
+            engine,
+            bridge,
+            handle,
+        })
+    }
+
+    /// What `respond`, `endBatch`, `write`, `end` and `wsSend` take to name this server.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     #[napi(getter)]
@@ -405,53 +419,6 @@ impl NativeServer {
     #[napi(getter)]
     pub fn address(&self) -> String {
         self.engine.local_addr().ip().to_string()
-    }
-
-    /// Start the response; with `end`, also finish it. False when the request is gone.
-    #[napi]
-    pub fn respond(
-        &self,
-        id: f64,
-        status: u32,
-        headers: Latin1Header,
-        body: Option<Either<String, &[u8]>>,
-        end: bool,
-    ) -> bool {
-        self.bridge.count_call();
-        let status = u16::try_from(status).unwrap_or(500);
-        self.bridge
-            .respond(id as u64, status, &headers.0, body_bytes(body), end)
-    }
-
-    /// The batch listener has run, or the microtasks after responses made
-    /// outside one: the responses made since the last call are sent together.
-    #[napi]
-    pub fn end_batch(&self) {
-        self.bridge.count_call();
-        self.bridge.end_batch();
-    }
-
-    /// Queue a chunk of a started response; false means wait for the drain event.
-    #[napi]
-    pub fn write(&self, id: f64, chunk: Either<String, &[u8]>) -> bool {
-        self.bridge.count_call();
-        self.bridge.write(id as u64, body_bytes(Some(chunk)))
-    }
-
-    /// Finish a started response; `trailers` is a header block like `respond`'s.
-    #[napi]
-    pub fn end(
-        &self,
-        id: f64,
-        chunk: Option<Either<String, &[u8]>>,
-        trailers: Option<Latin1Header>,
-    ) -> bool {
-        self.bridge.count_call();
-        self.bridge.end(
-            id as u64,
-            body_bytes(chunk),
-            trailers.as_ref().map(|t| t.0.as_slice()),
-        )
     }
 
     /// The handler failed: an error page if nothing was sent, else cut the response.
@@ -484,19 +451,6 @@ impl NativeServer {
         };
         self.bridge
             .accept_websocket(id as u64, &headers.0, settings)
-    }
-
-    /// WebSocket sends, packed (see `skitai_core::websocket::outlets`); returns
-    /// the sockets whose send queue just went over its limit.
-    #[napi]
-    pub fn ws_send(&self, packed: &[u8]) -> Vec<f64> {
-        self.bridge.count_call();
-        self.bridge
-            .outlets
-            .send_packed(packed)
-            .into_iter()
-            .map(|id| id as f64)
-            .collect()
     }
 
     /// JS consumed `bytes` of a streamed request body.
@@ -535,6 +489,13 @@ impl NativeServer {
     pub fn dispose(&self) {
         self.engine.dispose();
         self.bridge.set_waker(None);
+    }
+}
+
+impl Drop for NativeServer {
+    /// On the JS thread, when the server's object is collected.
+    fn drop(&mut self) {
+        hot_calls::unregister(self.handle);
     }
 }
 

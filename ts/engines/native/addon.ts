@@ -25,7 +25,7 @@ export interface NativeOptions {
 
 export type Body = string | Uint8Array | undefined
 
-/** The addon's server object (crates/node/src/lib.rs). */
+/** A native server as the engine uses it: the addon's object and the calls made per response and per batch (`serverCalls`). */
 export interface NativeServer {
   readonly port: number
   readonly address: string
@@ -47,6 +47,13 @@ export interface NativeServer {
   dispose(): void
 }
 
+type PerCall = 'respond' | 'write' | 'end' | 'endBatch' | 'wsSend'
+
+/** The addon's server object (crates/node/src/lib.rs); the per-call methods are the addon's functions of its `handle`. */
+export interface NativeServerObject extends Omit<NativeServer, PerCall> {
+  readonly handle: number
+}
+
 /**
  * A batch: its records, body buffers, the WebSocket messages it carries (text,
  * binary, and `wsMeta`: an entry per message, see ws-meta.ts) and its access
@@ -64,12 +71,46 @@ export type BatchListener = (
 ) => void
 
 export interface Addon {
-  NativeServer: new (options: NativeOptions, onBatch: BatchListener) => NativeServer
+  NativeServer: new (options: NativeOptions, onBatch: BatchListener) => NativeServerObject
+  respond(server: number, id: number, status: number, headers: string, body: Body, end: boolean): boolean
+  write(server: number, id: number, chunk: string | Uint8Array): boolean
+  end(server: number, id: number, chunk: Body, trailers?: string): boolean
+  endBatch(server: number): void
+  wsSend(server: number, packed: Buffer): number[]
   /** sd_notify to $NOTIFY_SOCKET; false when it is unset. */
   notifySystemd(state: string): boolean
   SharedMemory: {
     create(path: string, names: string[], capacity: number): SharedMemory
     open(path: string): SharedMemory
+  }
+}
+
+/**
+ * The server with its per-response and per-batch calls bound to its handle:
+ * napi-rs wraps each method call in bookkeeping that these plain functions
+ * skip (crates/node/src/hot_calls.rs).
+ */
+export function serverCalls(addon: Addon, server: NativeServerObject): NativeServer {
+  const handle = server.handle
+  return {
+    get port() {
+      return server.port
+    },
+    get address() {
+      return server.address
+    },
+    respond: (id, status, headers, body, end) => addon.respond(handle, id, status, headers, body, end),
+    write: (id, chunk) => addon.write(handle, id, chunk),
+    end: (id, chunk, trailers) => addon.end(handle, id, chunk, trailers),
+    endBatch: () => addon.endBatch(handle),
+    wsSend: (packed) => addon.wsSend(handle, packed),
+    fail: (id, status) => server.fail(id, status),
+    ack: (id, bytes) => server.ack(id, bytes),
+    wsAccept: (id, headers, socket) => server.wsAccept(id, headers, socket),
+    push: (id, path) => server.push(id, path),
+    stats: () => server.stats(),
+    close: (graceMs, drain) => server.close(graceMs, drain),
+    dispose: () => server.dispose(),
   }
 }
 

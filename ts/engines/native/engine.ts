@@ -3,7 +3,7 @@ import { failureStatus, invoke } from '../../invoke.js'
 import type { CloseOptions, EngineStats, Server, ServerAddress, SkitaiRequest, SkitaiResponse } from '../../types.js'
 import type { EngineSettings } from '../settings.js'
 import { RequestLog } from '../../logging/request-log.js'
-import { loadAddon, type NativeServer } from './addon.js'
+import { loadAddon, serverCalls, type NativeServer } from './addon.js'
 import { BodyKind, NativeRequest } from './request.js'
 import { NativeResponse, type ResponseContext } from './response.js'
 import { ReplyHolder } from './reply-holder.js'
@@ -158,7 +158,9 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
     }
   }
 
-  const native: NativeServer = new addon.NativeServer(
+  const native: NativeServer = serverCalls(
+    addon,
+    new addon.NativeServer(
     {
       ...(settings.fd === undefined ? { host: settings.address, port: settings.port } : { fd: settings.fd }),
       backlog: settings.backlog,
@@ -174,8 +176,9 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
       upstreams: proxies.upstreams,
       maxAges: table.maxAges,
       ...(settings.accessLog ? { accessLog: { off: settings.accessLog.off, worker: settings.accessLog.worker } } : {}),
-    },
-    onBatch,
+      },
+      onBatch,
+    ),
   )
   const replies = new ReplyHolder(native)
   const context: ResponseContext = { native, live, replies }
