@@ -1,7 +1,7 @@
 //! The Node binding: config in, batches of requests out, responses in. No HTTP
 //! logic lives here; it converts values and forwards to `skitai_core`.
 
-mod hot_calls;
+pub mod hot_calls;
 pub mod notify;
 mod record_buffer;
 pub mod shared;
