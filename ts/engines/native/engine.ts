@@ -161,21 +161,21 @@ export function listenNative(table: MountTable, settings: EngineSettings): Promi
   const native: NativeServer = serverCalls(
     addon,
     new addon.NativeServer(
-    {
-      ...(settings.fd === undefined ? { host: settings.address, port: settings.port } : { fd: settings.fd }),
-      backlog: settings.backlog,
-      threads: settings.threads,
-      keepAliveMs: settings.keepAlive * 1000,
-      requestTimeoutMs: settings.requestTimeout * 1000,
-      maxHeaderSize: settings.maxHeaderSize,
-      maxBodySize: settings.maxBodySize,
-      maxPending: settings.maxPending,
-      mounts: mounts.map((m, handler) =>
-        m.roots ? { prefix: m.prefix, roots: m.roots } : m.proxy ? { prefix: m.prefix, upstream: proxies.indexOf(m), path: m.proxy.path } : { prefix: m.prefix, handler },
-      ),
-      upstreams: proxies.upstreams,
-      maxAges: table.maxAges,
-      ...(settings.accessLog ? { accessLog: { off: settings.accessLog.off, worker: settings.accessLog.worker } } : {}),
+      {
+        ...(settings.fd === undefined ? { host: settings.address, port: settings.port } : { fd: settings.fd }),
+        backlog: settings.backlog,
+        threads: settings.threads,
+        keepAliveMs: settings.keepAlive * 1000,
+        requestTimeoutMs: settings.requestTimeout * 1000,
+        maxHeaderSize: settings.maxHeaderSize,
+        maxBodySize: settings.maxBodySize,
+        maxPending: settings.maxPending,
+        mounts: mounts.map((m, handler) =>
+          m.roots ? { prefix: m.prefix, roots: m.roots } : m.proxy ? { prefix: m.prefix, upstream: proxies.indexOf(m), path: m.proxy.path } : { prefix: m.prefix, handler },
+        ),
+        upstreams: proxies.upstreams,
+        maxAges: table.maxAges,
+        ...(settings.accessLog ? { accessLog: { off: settings.accessLog.off, worker: settings.accessLog.worker } } : {}),
       },
       onBatch,
     ),

@@ -51,7 +51,8 @@ export class NativeResponse extends Stream {
   /** The head went to the engine (a body may still be streaming). */
   private started = false
   private needDrain = false
-  private outHeaders: Record<string, HeaderValue> | undefined
+  /** By lower-case name. A Map: a null-prototype object is a dictionary to V8, slow to walk for the header block. */
+  private outHeaders: Map<string, HeaderValue> | undefined
   /** `addTrailers`: a header block sent after the body. */
   private trailerBlock: string | undefined
 
@@ -114,8 +115,8 @@ export class NativeResponse extends Stream {
   setHeader(name: string, value: number | string | readonly string[]): this {
     if (this.headersSent) throw headersSentError()
     validateHeader(name, value)
-    const headers = (this.outHeaders ??= Object.create(null) as Record<string, HeaderValue>)
-    headers[name.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value)
+    this.outHeaders ??= new Map()
+    this.outHeaders.set(name.toLowerCase(), Array.isArray(value) ? value.map(String) : String(value))
     return this
   }
 
@@ -123,10 +124,10 @@ export class NativeResponse extends Stream {
     if (this.headersSent) throw headersSentError()
     validateHeader(name, value)
     const key = name.toLowerCase()
-    const prior = this.outHeaders?.[key]
+    const prior = this.outHeaders?.get(key)
     const added = Array.isArray(value) ? value.map(String) : [String(value)]
     if (prior === undefined) return this.setHeader(name, added.length === 1 ? added[0]! : added)
-    this.outHeaders![key] = [...(Array.isArray(prior) ? prior : [prior]), ...added]
+    this.outHeaders!.set(key, [...(Array.isArray(prior) ? prior : [prior]), ...added])
     return this
   }
 
@@ -142,15 +143,15 @@ export class NativeResponse extends Stream {
   }
 
   getHeader(name: string): OutgoingHttpHeader | undefined {
-    return this.outHeaders?.[name.toLowerCase()]
+    return this.outHeaders?.get(name.toLowerCase())
   }
 
   getHeaders(): OutgoingHttpHeaders {
-    return { ...this.outHeaders }
+    return this.outHeaders ? Object.fromEntries(this.outHeaders) : {}
   }
 
   getHeaderNames(): string[] {
-    return this.outHeaders ? Object.keys(this.outHeaders) : []
+    return this.outHeaders ? [...this.outHeaders.keys()] : []
   }
 
   getRawHeaderNames(): string[] {
@@ -158,12 +159,12 @@ export class NativeResponse extends Stream {
   }
 
   hasHeader(name: string): boolean {
-    return this.outHeaders?.[name.toLowerCase()] !== undefined
+    return this.outHeaders?.has(name.toLowerCase()) === true
   }
 
   removeHeader(name: string): void {
     if (this.headersSent) throw headersSentError()
-    if (this.outHeaders) delete this.outHeaders[name.toLowerCase()]
+    this.outHeaders?.delete(name.toLowerCase())
   }
 
   writeHead(
@@ -349,8 +350,7 @@ export class NativeResponse extends Stream {
     }
     const headers = this.outHeaders
     if (headers === undefined) return block
-    for (const name in headers) {
-      const value = headers[name]!
+    for (const [name, value] of headers) {
       if (typeof value === 'string') block += `${name}\n${value}\n`
       else for (const v of value) block += `${name}\n${v}\n`
     }
