@@ -11,11 +11,12 @@ const TEXT = 1
 export class WsMetaReader {
   private bytes: Buffer | undefined
   private view: DataView | undefined
-  private at = 0
+  /** Where the current message's entry starts. */
+  private at = -ENTRY
 
   /** A new batch's entries; the engine passes the same Buffer back while it fits. */
   reset(bytes: Buffer | undefined): void {
-    this.at = 0
+    this.at = -ENTRY
     if (bytes === undefined || bytes === this.bytes) return
     this.bytes = bytes
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -27,14 +28,14 @@ export class WsMetaReader {
   }
 
   get id(): number {
-    return this.view!.getFloat64(this.at - ENTRY, true)
+    return this.view!.getFloat64(this.at, true)
   }
 
   get size(): number {
-    return this.view!.getUint32(this.at - ENTRY + 8, true)
+    return this.view!.getUint32(this.at + 8, true)
   }
 
   get isText(): boolean {
-    return this.view!.getUint32(this.at - ENTRY + 12, true) === TEXT
+    return this.view!.getUint32(this.at + 12, true) === TEXT
   }
 }
