@@ -48,13 +48,14 @@ for (const engine of ENGINES) {
       const versionFile = join(dir, 'version')
       writeFileSync(versionFile, 'one')
       const s = await startService(engine, ['--workers', '2'], { VERSION_FILE: versionFile })
+      let running = true
+      let load: Promise<unknown> = Promise.resolve()
       try {
         assert.equal((await s.get()).version, 'one')
         let failures = 0
         let answered = 0
-        let running = true
         const agent = new Agent({ connections: 8 })
-        const load = Promise.all(
+        load = Promise.all(
           Array.from({ length: 8 }, async () => {
             while (running) {
               try {
@@ -82,6 +83,9 @@ for (const engine of ENGINES) {
         await agent.close()
         assert.equal(failures, 0, `${failures} failed requests of ${answered + failures}`)
       } finally {
+        // Also when a wait above failed: the load loops would spin on refused connections.
+        running = false
+        await load
         s.master.kill('SIGTERM')
         await exited(s.master)
         rmSync(dir, { recursive: true, force: true })

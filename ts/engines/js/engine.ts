@@ -23,6 +23,8 @@ import { rememberUpgrade } from '../../proxy/upgrade.js'
 type Req = IncomingMessage & { baseUrl?: string; originalUrl?: string }
 
 const netClose = NetServer.prototype.close
+/** How long a connection accepted just before a close has to send its request. */
+const UNDECIDED_GRACE_MS = 1000
 
 function sendError(res: ServerResponse, status: number, html: boolean, close = false): void {
   if (res.headersSent || res.writableEnded) {
@@ -281,15 +283,17 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
                 void (requestLog?.close() ?? Promise.resolve()).then(done)
               })
             }
-            // No request on these yet; HTTP/2 sessions get GOAWAY and finish their streams.
-            preface.dropUndecided()
+            // Connections with no request yet get a moment for it; HTTP/2 sessions
+            // get GOAWAY and finish their streams. Every response from now on
+            // closes its connection.
+            draining = true
+            preface.settleUndecided(UNDECIDED_GRACE_MS)
             webSockets.closeAll((options?.grace ?? 30) * 1000)
             http2.close()
             if (options?.drain) {
               // Stop listening only (http.Server's close would also drop idle
               // connections); each connection ends after its next response or
               // at its keep-alive timeout.
-              draining = true
               netClose.call(server, closed)
             } else {
               server.close(closed)

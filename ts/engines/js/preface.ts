@@ -6,8 +6,12 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 export interface Sniffer {
   /** Watch a new connection's first bytes. */
   take(socket: Socket): void
-  /** Drop the connections still undecided (no request on them yet): at shutdown. */
-  dropUndecided(): void
+  /**
+   * At shutdown: the connections still undecided (no request on them yet) get
+   * `graceMs` for their first bytes, then are dropped. One accepted just before
+   * the close has its request on the way; dropping it at once would reset it.
+   */
+  settleUndecided(graceMs: number): void
 }
 
 /**
@@ -23,8 +27,8 @@ export function sniffer(waitMs: number, decided: (socket: Socket, http2: boolean
   const undecided = new Set<Socket>()
   return {
     take: (socket) => sniff(socket, waitMs, undecided, decided),
-    dropUndecided: () => {
-      for (const socket of undecided) socket.destroy()
+    settleUndecided: (graceMs) => {
+      for (const socket of undecided) socket.setTimeout(Math.min(graceMs, waitMs))
     },
   }
 }
