@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::uri::{PathAndQuery, Uri};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body as _, SizeHint};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -67,10 +67,13 @@ fn member_path(route: &ProxyRoute, prefix: &str, uri: &Uri) -> Option<PathAndQue
     PathAndQuery::from_maybe_shared(out.freeze()).ok()
 }
 
-/// The client's address as text: the first line of the connection's peer record.
-fn client_ip(peer: &Bytes) -> &[u8] {
+/// The client's address as a field value: the first line of the connection's
+/// peer record, shared with it rather than copied.
+fn client_ip(peer: &Bytes) -> HeaderValue {
     let end = peer.iter().position(|&b| b == b'\n').unwrap_or(peer.len());
-    &peer[..end]
+    // An address in text is always a valid field value.
+    HeaderValue::from_maybe_shared(peer.slice(..end))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// Why an attempt failed, as far as retrying and resting go.
@@ -329,6 +332,6 @@ mod tests {
 
     #[test]
     fn peers_give_their_address() {
-        assert_eq!(client_ip(&Bytes::from_static(b"::1\n5000\n")), b"::1");
+        assert_eq!(client_ip(&Bytes::from_static(b"::1\n5000\n")), "::1");
     }
 }

@@ -1,7 +1,8 @@
 //! Headers across the proxy: hop-by-hop fields dropped both ways, forwarding
 //! fields added on the way up, `Via` both ways.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
+use http::header::Entry;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Version};
 
 use crate::header_list;
@@ -26,6 +27,15 @@ static HOP_BY_HOP: [HeaderName; HOPS] = [
     header::TRANSFER_ENCODING,
 ];
 
+/// Where `name` (lowercase) is in `HOP_BY_HOP`. Most names are ruled out by
+/// their length alone, before any comparison.
+fn hop_index(name: &str) -> Option<usize> {
+    if !matches!(name.len(), 2 | 7 | 10 | 16..=19) {
+        return None;
+    }
+    HOP_BY_HOP.iter().position(|hop| hop.as_str() == name)
+}
+
 /// The `Upgrade` value of a request asking to switch protocols (`Connection:
 /// upgrade` naming it), else None.
 pub fn upgrade_asked(headers: &HeaderMap) -> Option<HeaderValue> {
@@ -45,15 +55,23 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     // the nine, most of which it does not have.
     let mut present = [false; HOPS];
     for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+        if let Some(i) = hop_index(name.as_str()) {
             present[i] = true;
         }
     }
     if present[0] {
+        // Most `Connection` values name only `keep-alive` or `close`: then
+        // nothing beyond the fixed fields goes, and nothing is collected.
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .flat_map(|v| header_list::elements(v.as_bytes()))
+            .filter(|t| {
+                !t.eq_ignore_ascii_case(b"close")
+                    && !HOP_BY_HOP
+                        .iter()
+                        .any(|hop| t.eq_ignore_ascii_case(hop.as_str().as_bytes()))
+            })
             .filter_map(|t| HeaderName::from_bytes(t).ok())
             .collect();
         for name in named {
@@ -70,41 +88,49 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
 }
 
 /// `1.1 skitai` for the protocol the message came in on.
-fn via_entry(version: Version) -> &'static [u8] {
-    match version {
-        Version::HTTP_2 => b"2.0 skitai",
-        Version::HTTP_10 => b"1.0 skitai",
-        Version::HTTP_09 => b"0.9 skitai",
-        _ => b"1.1 skitai",
-    }
+fn via_entry(version: Version) -> HeaderValue {
+    static VIA: [HeaderValue; 4] = [
+        HeaderValue::from_static("2.0 skitai"),
+        HeaderValue::from_static("1.0 skitai"),
+        HeaderValue::from_static("0.9 skitai"),
+        HeaderValue::from_static("1.1 skitai"),
+    ];
+    let i = match version {
+        Version::HTTP_2 => 0,
+        Version::HTTP_10 => 1,
+        Version::HTTP_09 => 2,
+        _ => 3,
+    };
+    VIA[i].clone()
 }
 
-/// Append `entry` to a comma-separated field.
-fn append(headers: &mut HeaderMap, name: &HeaderName, entry: &[u8]) {
-    let joined = match headers.get(name) {
-        Some(existing) if !existing.is_empty() => {
-            let mut joined = BytesMut::with_capacity(existing.len() + 2 + entry.len());
-            // Repeated fields are one list (RFC 9110 §5.3).
-            for (i, value) in headers.get_all(name).iter().enumerate() {
-                if i > 0 {
-                    joined.put_slice(b", ");
-                }
-                joined.put_slice(value.as_bytes());
-            }
-            joined.put_slice(b", ");
-            joined.put_slice(entry);
-            joined.freeze()
+/// Append `entry` to a comma-separated field: one lookup, and no copy when the
+/// field was absent.
+fn append(headers: &mut HeaderMap, name: &HeaderName, entry: HeaderValue) {
+    match headers.entry(name) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(entry);
         }
-        _ => Bytes::copy_from_slice(entry),
-    };
-    if let Ok(value) = HeaderValue::from_maybe_shared(joined) {
-        headers.insert(name.clone(), value);
+        Entry::Occupied(mut occupied) => {
+            let mut joined = BytesMut::new();
+            // Repeated fields are one list (RFC 9110 §5.3).
+            for value in occupied.iter().filter(|v| !v.is_empty()) {
+                joined.put_slice(value.as_bytes());
+                joined.put_slice(b", ");
+            }
+            joined.put_slice(entry.as_bytes());
+            if let Ok(value) = HeaderValue::from_maybe_shared(joined.freeze()) {
+                occupied.insert(value);
+            }
+        }
     }
 }
 
 /// The request on its way up: the forwarding fields and `Via` (`Host` is set
 /// per member, by each attempt). `client_ip`: the peer's address as text.
-pub fn forward_request(headers: &mut HeaderMap, version: Version, client_ip: &[u8]) {
+pub fn forward_request(headers: &mut HeaderMap, version: Version, client_ip: HeaderValue) {
+    // Room for the four fields at once, not a regrowth of the map for each.
+    headers.reserve(4);
     append(headers, &X_FORWARDED_FOR, client_ip);
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
     if let Some(host) = headers.get(header::HOST).cloned() {
@@ -147,6 +173,22 @@ mod tests {
     }
 
     #[test]
+    fn every_hop_by_hop_name_passes_the_length_filter() {
+        for (i, hop) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_index(hop.as_str()), Some(i), "{hop}");
+        }
+        for other in [
+            "host",
+            "user-agent",
+            "content-length",
+            "x-forwarded-for",
+            "via",
+        ] {
+            assert_eq!(hop_index(other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn upgrades_keep_what_carries_them() {
         let mut h = HeaderMap::new();
         h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
@@ -171,7 +213,11 @@ mod tests {
         h.append(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.7"));
         h.append(&X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
         h.insert(header::VIA, HeaderValue::from_static("1.1 edge"));
-        forward_request(&mut h, Version::HTTP_11, b"127.0.0.1");
+        forward_request(
+            &mut h,
+            Version::HTTP_11,
+            HeaderValue::from_static("127.0.0.1"),
+        );
         assert_eq!(h[&X_FORWARDED_FOR], "203.0.113.7, 10.0.0.1, 127.0.0.1");
         assert_eq!(h[&X_FORWARDED_PROTO], "http");
         assert_eq!(h[&X_FORWARDED_HOST], "front.example");
@@ -179,7 +225,7 @@ mod tests {
         assert_eq!(h[header::HOST], "front.example");
         let mut h2 = HeaderMap::new();
         h2.insert(header::HOST, HeaderValue::from_static("front.example"));
-        forward_request(&mut h2, Version::HTTP_2, b"::1");
+        forward_request(&mut h2, Version::HTTP_2, HeaderValue::from_static("::1"));
         assert_eq!(h2[&X_FORWARDED_FOR], "::1");
         assert_eq!(h2[header::VIA], "2.0 skitai");
         assert_eq!(h2[header::HOST], "front.example");
