@@ -149,6 +149,25 @@ ${http}
   return conf
 }
 
+/**
+ * bench/hyper-floor built (release): a bare hyper server and proxy, the least the
+ * hyper stack costs, measured beside Skitai to show how much is Skitai's own.
+ * Returns the path of `bin`.
+ */
+export function hyperFloor(bin: 'floor-static' | 'floor-proxy'): string {
+  const manifest = join(here, 'hyper-floor', 'Cargo.toml')
+  execFileSync('cargo', ['build', '--release', '--quiet', '--manifest-path', manifest], { stdio: ['ignore', 'ignore', 'inherit'] })
+  return join(here, 'hyper-floor', 'target', 'release', bin)
+}
+
+/** The process doing a peer's work: nginx's worker rather than its master. */
+export function servingPid(peer: Peer): number {
+  const pid = peer.process!.pid!
+  if (!peer.name.startsWith('nginx')) return pid
+  const children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n')
+  return Number(children[0])
+}
+
 /** Build the addon and the package as they are now: a stale dist would measure old code. */
 export function buildPackage(): void {
   execFileSync('npm', ['run', 'build'], { cwd: join(here, '..'), stdio: ['ignore', 'ignore', 'inherit'] })

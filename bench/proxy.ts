@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildPackage, here, median, need, nginxConfig, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
+import { buildPackage, cpuSeconds, here, hyperFloor, median, need, nginxConfig, servingPid, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
@@ -62,8 +62,10 @@ async function main(): Promise<void> {
     { name: 'nginx', command: ['nginx', '-c', nginxProxy(18202), '-p', tmp], port: 18202 },
     { name: 'http-proxy', script: 'http-proxy.mjs', env: { UPSTREAM: upstreamAddress }, port: 18203 },
     { name: 'skitai js', script: 'skitai-proxy.mjs', env: { ENGINE: 'js', UPSTREAM: upstreamAddress }, port: 18204 },
+    // Not a contender: what hyper alone costs on both sides.
+    { name: 'hyper alone', command: [hyperFloor('floor-proxy')], env: { UPSTREAM: upstreamAddress }, port: 18205 },
   ]
-  const runs: Array<{ peer: string; round: number; rps: number; p50: number; p99: number }> = []
+  const runs: Array<{ peer: string; round: number; rps: number; p50: number; p99: number; cpuUs: number }> = []
   try {
     await start(upstream)
     for (const peer of peers) await start(peer)
@@ -71,20 +73,29 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const order = peers.map((_, i) => peers[(i + round) % peers.length]!)
       for (const peer of order) {
+        const pid = servingPid(peer)
+        const before = cpuSeconds(pid)
         const r = wrk(`http://127.0.0.1:${peer.port}/`, CONNECTIONS, DURATION)
-        runs.push({ peer: peer.name, round: round + 1, rps: r.rps, p50: r.p50, p99: r.p99 })
-        console.log(`round ${round + 1} ${peer.name.padEnd(14)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms`)
+        const cpuUs = ((cpuSeconds(pid) - before) * 1e6) / r.requests
+        runs.push({ peer: peer.name, round: round + 1, rps: r.rps, p50: r.p50, p99: r.p99, cpuUs })
+        console.log(`round ${round + 1} ${peer.name.padEnd(14)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  ${cpuUs.toFixed(2)} µs CPU/request`)
       }
     }
   } finally {
     stopAll([...peers, upstream])
   }
-  const nginx = median(runs.filter((r) => r.peer === 'nginx').map((r) => r.rps))
-  const rows = ['| proxy | req/s (median) | p50 ms | p99 ms | vs nginx |', '|---|---:|---:|---:|---:|']
+  const nginxRuns = runs.filter((r) => r.peer === 'nginx')
+  const nginx = median(nginxRuns.map((r) => r.rps))
+  const nginxCpu = median(nginxRuns.map((r) => r.cpuUs))
+  const rows = ['| proxy | req/s (median) | p50 ms | p99 ms | vs nginx | CPU µs/request | vs nginx by CPU |', '|---|---:|---:|---:|---:|---:|---:|']
   for (const peer of peers) {
     const mine = runs.filter((r) => r.peer === peer.name)
     const rps = median(mine.map((r) => r.rps))
-    rows.push(`| ${peer.name} | ${rps.toFixed(0)} | ${median(mine.map((r) => r.p50)).toFixed(2)} | ${median(mine.map((r) => r.p99)).toFixed(2)} | ${(rps / nginx).toFixed(2)}x |`)
+    const cpu = median(mine.map((r) => r.cpuUs))
+    rows.push(
+      `| ${peer.name} | ${rps.toFixed(0)} | ${median(mine.map((r) => r.p50)).toFixed(2)} | ${median(mine.map((r) => r.p99)).toFixed(2)} | ${(rps / nginx).toFixed(2)}x | ` +
+        `${cpu.toFixed(2)} | ${(nginxCpu / cpu).toFixed(2)}x |`,
+    )
   }
   const table = rows.join('\n')
   console.log(`\n${table}\n`)
@@ -99,7 +110,11 @@ async function main(): Promise<void> {
       `pinned to CPU 1: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency\`, keep-alive, ${ROUNDS} rounds with the order rotated`,
       'each round, medians shown. nginx-light: 1 worker, `proxy_pass` to an `upstream` block with `keepalive 64`, HTTP/1.1,',
       'X-Forwarded-For/-Proto/-Host set. Skitai: `alias()` + `mount()`, one tokio thread (native). http-proxy 1.18.1 on node:http',
-      'with a keep-alive agent and `xfwd`.',
+      'with a keep-alive agent and `xfwd`. CPU µs/request: the proxy\'s user + system time over the requests wrk completed',
+      '(nginx: its worker\'s); "vs nginx by CPU" is nginx\'s over the proxy\'s.',
+      '"hyper alone" is not a contender but a floor: bench/hyper-floor\'s bare hyper server forwarding through hyper\'s',
+      'HTTP/1.1 client (kept-alive connections in a stack, X-Forwarded-For added; no balancing, retries, timeouts or other',
+      'header work): what the hyper stack itself costs, so that the rest of skitai native\'s CPU per request is its own.',
     ],
     [table],
     runs,

@@ -8,7 +8,7 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildPackage, cpuSeconds, here, median, need, nginxConfig, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
+import { buildPackage, cpuSeconds, here, hyperFloor, median, need, nginxConfig, servingPid, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
@@ -65,13 +65,6 @@ async function memoryUnderLoad(peer: Peer): Promise<{ before: number; peak: numb
 }
 
 /** The process that serves a peer's requests: nginx's worker (its master only waits), else the peer's own. */
-function servingPid(peer: Peer): number {
-  const pid = peer.process!.pid!
-  if (peer.name !== 'nginx') return pid
-  const children = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n')
-  return Number(children[0])
-}
-
 async function main(): Promise<void> {
   prepare()
   const nginxPort = 18104
@@ -80,6 +73,8 @@ async function main(): Promise<void> {
     { name: 'skitai js', script: 'skitai-static.mjs', env: { ENGINE: 'js', WWW: www }, port: 18102 },
     { name: '@fastify/static', script: 'fastify-static.mjs', env: { WWW: www }, port: 18103 },
     { name: 'nginx', command: ['nginx', '-c', nginxStatic(nginxPort), '-p', tmp], port: nginxPort },
+    // Not a contender: what hyper alone costs, the files held in memory.
+    { name: 'hyper alone', command: [hyperFloor('floor-static')], env: { WWW: www }, port: 18105 },
   ]
   const runs: Array<{ peer: string; file: string; rps: number; p50: number; p99: number; mibps: number; cpuUs: number }> = []
   let memory: Awaited<ReturnType<typeof memoryUnderLoad>> | undefined
@@ -142,6 +137,9 @@ async function main(): Promise<void> {
       'Server CPU µs/request: the server\'s user + system time over the requests wrk completed (for nginx, its worker\'s);',
       '"vs nginx by CPU" is nginx\'s over the server\'s, so above 1.00x the server spends less per request. Where wrk,',
       'not the server, is what limits a row (large files), requests per second tell the servers apart less than CPU does.',
+      '"hyper alone" is not a contender but a floor: bench/hyper-floor\'s bare hyper server (one tokio thread) answering',
+      'the same files from memory with the same headers, no file system, routing, conditionals or ranges: what the',
+      'hyper stack itself costs, so that the rest of skitai native\'s CPU per request is its own.',
     ],
     [table, '', memoryLine],
     runs,
