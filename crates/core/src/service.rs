@@ -21,7 +21,7 @@ use crate::dispatch;
 use crate::error_page::{error_response, wants_html};
 use crate::incoming::Incoming;
 use crate::router::{Group, Router};
-use crate::static_files::Served;
+use crate::static_files::{Later, Served, Step};
 
 /// What every connection of one engine shares.
 pub struct Shared {
@@ -77,32 +77,72 @@ fn to_group(
     if !readable || group.sites.is_empty() {
         return Either::Left(to_app(shared, peer, group, req, readable));
     }
+    // The directories in order, each answering at once when it can (a file held
+    // in memory): no future is made for those requests.
+    let (parts, body) = req.into_parts();
+    let mut waiting = None;
+    {
+        let path = parts.uri.path();
+        let (rel, max_age) = (below(group, path), shared.router.max_age(path));
+        for (i, site) in group.sites.iter().enumerate() {
+            match site.serve_now(&parts, rel, max_age) {
+                Step::Done(Served::Response(response)) => {
+                    return Either::Right(Either::Left(ready(response)))
+                }
+                Step::Done(Served::Miss) => {}
+                Step::Later(later) => {
+                    waiting = Some((i, later));
+                    break;
+                }
+            }
+        }
+    }
+    let req = Request::from_parts(parts, body);
+    let Some((first, later)) = waiting else {
+        return Either::Left(to_app(shared, peer, group, req, readable));
+    };
     let (shared, peer, group) = (shared.clone(), peer.clone(), group.clone());
     let boxed: Boxed = Box::pin(async move {
-        match from_sites(&shared, &group, req).await {
+        match from_sites(&shared, &group, req, first, later).await {
             Ok(response) => response,
             Err(req) => to_app(&shared, &peer, &group, req, readable).await,
         }
     });
-    Either::Right(boxed)
+    Either::Right(Either::Right(boxed))
 }
 
-/// The group's directories in order; the request back when none has the file.
+/// The request path below the group's mount point.
+fn below<'a>(group: &Group, path: &'a str) -> &'a str {
+    if group.prefix == "/" {
+        path
+    } else {
+        &path[group.prefix.len()..]
+    }
+}
+
+/// The group's directories from `first` on, whose answer waits for `later`; the
+/// request back when none has the file.
 async fn from_sites(
     shared: &Shared,
     group: &Group,
     req: Request<Incoming>,
+    first: usize,
+    later: Later,
 ) -> Result<Response<ResponseBody>, Request<Incoming>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
-    let rel = if group.prefix == "/" {
-        path
-    } else {
-        &path[group.prefix.len()..]
-    };
-    let max_age = shared.router.max_age(path);
-    for site in &group.sites {
-        if let Served::Response(response) = site.serve(&parts, rel, max_age).await {
+    let (rel, max_age) = (below(group, path), shared.router.max_age(path));
+    let mut waiting = Some(later);
+    for site in &group.sites[first..] {
+        let step = match waiting.take() {
+            Some(later) => Step::Later(later),
+            None => site.serve_now(&parts, rel, max_age),
+        };
+        let served = match step {
+            Step::Done(served) => served,
+            Step::Later(later) => site.serve_later(later, &parts, rel, max_age).await,
+        };
+        if let Served::Response(response) = served {
             return Ok(response);
         }
     }

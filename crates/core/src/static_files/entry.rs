@@ -148,6 +148,11 @@ impl Entry {
         HeaderValue::from_str(&format!("{base}-{e}\"")).unwrap_or_else(|_| self.etag.clone())
     }
 
+    /// The gzipped bytes, if they were made already (`gzipped` makes them).
+    pub fn gzipped_if_made(&self) -> Option<&Bytes> {
+        self.gzip.get().and_then(Option::as_ref)
+    }
+
     pub fn gzipped(&self) -> Option<&Bytes> {
         self.gzip
             .get_or_init(|| {

@@ -41,6 +41,58 @@ pub enum Served {
     Miss,
 }
 
+/// A static answer made at once, or what is left to do on the blocking pool.
+/// Most requests are for files held in memory and known current: they are
+/// answered without a future of their own.
+pub enum Step {
+    Done(Served),
+    Later(Later),
+}
+
+/// The part of an answer that waits for I/O.
+pub struct Later(Pending);
+
+enum Pending {
+    /// The path is not known: look for it on disk, then answer.
+    Lookup,
+    /// The answer so far, and the I/O its body needs (boxed: the rarer case,
+    /// and most of the size).
+    Body(Box<(Arc<Entry>, Response<ResponseBody>, BodyIo)>),
+}
+
+/// I/O a response body needs before it can go.
+enum BodyIo {
+    /// Bytes `start..start + len` of a file (gzipped on the way when `gzip`).
+    File {
+        path: PathBuf,
+        start: u64,
+        len: u64,
+        gzip: bool,
+    },
+    /// Several ranges of a file not held in memory.
+    Ranges(Vec<ByteRange>),
+    /// gzip of the held bytes, made once.
+    Gzip,
+}
+
+/// A file's answer: complete, or waiting for its body's I/O.
+enum Answer {
+    Now(Response<ResponseBody>),
+    After(Response<ResponseBody>, BodyIo),
+}
+
+impl Answer {
+    /// The step it makes for `entry`'s request.
+    fn step(self, entry: Arc<Entry>) -> Step {
+        match self {
+            Answer::Now(response) => Step::Done(Served::Response(response)),
+            Answer::After(response, io) => {
+                Step::Later(Later(Pending::Body(Box::new((entry, response, io)))))
+            }
+        }
+    }
+}
+
 /// Files on the on-the-fly gzip path must be at least this big.
 const GZIP_MIN: u64 = 1024;
 
@@ -61,25 +113,58 @@ impl StaticSite {
     /// Serve `rel`, the request path below the mount point, for a GET or HEAD.
     /// `max_age` is the Cache-Control value for this path, if any.
     pub async fn serve(&self, parts: &Parts, rel: &str, max_age: Option<&HeaderValue>) -> Served {
+        match self.serve_now(parts, rel, max_age) {
+            Step::Done(served) => served,
+            Step::Later(later) => self.serve_later(later, parts, rel, max_age).await,
+        }
+    }
+
+    /// `serve` as far as it goes without I/O: the whole answer for a file held in
+    /// memory and known current (or a path known missing), else what is left.
+    pub fn serve_now(&self, parts: &Parts, rel: &str, max_age: Option<&HeaderValue>) -> Step {
         if let Some(watcher) = &self.watcher {
             watcher.take(|change| self.cache.stale(change));
         }
-        let entry = match self.cache.lookup(rel) {
-            Cached::Entry(entry) if entry.watched || entry.stamp.current(&entry.path) => entry,
-            Cached::Known(Known::Missing) => return Served::Miss,
-            Cached::Known(Known::Directory) => return Served::Response(redirect_to_slash(parts)),
+        match self.cache.lookup(rel) {
+            Cached::Entry(entry) if entry.watched || entry.stamp.current(&entry.path) => {
+                respond(&entry, parts, max_age).step(entry)
+            }
+            Cached::Known(Known::Missing) => Step::Done(Served::Miss),
+            Cached::Known(Known::Directory) => {
+                Step::Done(Served::Response(redirect_to_slash(parts)))
+            }
             cached => {
                 if matches!(cached, Cached::Entry(_)) {
                     self.cache.remove(rel);
                 }
-                match self.lookup(rel).await {
+                Step::Later(Later(Pending::Lookup))
+            }
+        }
+    }
+
+    /// The rest of `serve` after `serve_now`, with the same arguments.
+    pub async fn serve_later(
+        &self,
+        later: Later,
+        parts: &Parts,
+        rel: &str,
+        max_age: Option<&HeaderValue>,
+    ) -> Served {
+        let (entry, response, io) = match later.0 {
+            Pending::Body(waiting) => *waiting,
+            Pending::Lookup => {
+                let entry = match self.lookup(rel).await {
                     Lookup::File(entry) => entry,
                     Lookup::Directory => return Served::Response(redirect_to_slash(parts)),
                     Lookup::Missing => return Served::Miss,
+                };
+                match respond(&entry, parts, max_age) {
+                    Answer::Now(response) => return Served::Response(response),
+                    Answer::After(response, io) => (entry, response, io),
                 }
             }
         };
-        Served::Response(respond(&entry, parts, max_age).await)
+        Served::Response(finish(&entry, response, io, &parts.headers).await)
     }
 
     async fn lookup(&self, rel: &str) -> Lookup {
@@ -224,22 +309,11 @@ async fn open(path: PathBuf) -> Option<std::fs::File> {
         .ok()
 }
 
-/// Bytes `ranges` of the file, for a multipart answer; None past a sane total.
-async fn read_ranges(entry: &Arc<Entry>, ranges: &[ByteRange]) -> Option<Vec<Bytes>> {
-    const MULTIPART_MAX: u64 = 16 * 1024 * 1024;
-    if ranges.iter().map(ByteRange::len).sum::<u64>() > MULTIPART_MAX {
-        return None;
-    }
-    if let Some(data) = &entry.data {
-        return Some(
-            ranges
-                .iter()
-                .map(|r| data.slice(r.start as usize..=r.end as usize))
-                .collect(),
-        );
-    }
-    let path = entry.path.clone();
-    let ranges = ranges.to_vec();
+/// More than this in several ranges is answered as the whole file instead.
+const MULTIPART_MAX: u64 = 16 * 1024 * 1024;
+
+/// Bytes `ranges` of a file, read on the blocking pool; None if it cannot be read.
+async fn read_ranges(path: PathBuf, ranges: Vec<ByteRange>) -> Option<Vec<Bytes>> {
     tokio::task::spawn_blocking(move || {
         use std::io::{Read, Seek, SeekFrom};
         let mut file = std::fs::File::open(path).ok()?;
@@ -284,11 +358,9 @@ fn multipart(entry: &Entry, ranges: &[ByteRange], parts: Vec<Bytes>) -> (String,
     )
 }
 
-async fn respond(
-    entry: &Arc<Entry>,
-    parts: &Parts,
-    max_age: Option<&HeaderValue>,
-) -> Response<ResponseBody> {
+/// The answer for `entry`: conditionals, ranges, encodings. Made at once
+/// unless the body needs I/O.
+fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<&HeaderValue>) -> Answer {
     let headers = &parts.headers;
     let size = entry.stamp.len;
     let ranges = if parts.method == Method::GET {
@@ -328,10 +400,13 @@ async fn respond(
         Precondition::Proceed => {}
         Precondition::NotModified => {
             *response.status_mut() = StatusCode::NOT_MODIFIED;
-            return response;
+            return Answer::Now(response);
         }
         Precondition::Failed => {
-            return error_response(StatusCode::PRECONDITION_FAILED, wants_html(headers))
+            return Answer::Now(error_response(
+                StatusCode::PRECONDITION_FAILED,
+                wants_html(headers),
+            ))
         }
     }
     let ranges = if ranges != Ranges::Whole
@@ -351,7 +426,7 @@ async fn respond(
             error
                 .headers_mut()
                 .insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
-            error
+            Answer::Now(error)
         }
         Ranges::Satisfiable(list) if list.len() == 1 => {
             let r = list[0];
@@ -362,70 +437,135 @@ async fn respond(
                 header::CONTENT_RANGE,
                 value(&format!("bytes {}-{}/{size}", r.start, r.end)),
             );
-            *response.body_mut() = match &entry.data {
-                Some(data) => ResponseBody::full(data.slice(r.start as usize..=r.end as usize)),
-                None => match open(entry.path.clone()).await {
-                    Some(file) => {
-                        ResponseBody::File(Box::new(FileBody::new(file, r.start, r.len(), false)))
-                    }
-                    None => return error_response(StatusCode::NOT_FOUND, wants_html(headers)),
-                },
-            };
-            response
-        }
-        Ranges::Satisfiable(list) => match read_ranges(entry, &list).await {
-            Some(bytes) => {
-                let (content_type, body) = multipart(entry, &list, bytes);
-                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, value(&content_type));
-                *response.body_mut() = ResponseBody::full(body);
-                response
+            match &entry.data {
+                Some(data) => {
+                    *response.body_mut() =
+                        ResponseBody::full(data.slice(r.start as usize..=r.end as usize));
+                    Answer::Now(response)
+                }
+                None => {
+                    let io = BodyIo::File {
+                        path: entry.path.clone(),
+                        start: r.start,
+                        len: r.len(),
+                        gzip: false,
+                    };
+                    Answer::After(response, io)
+                }
             }
-            None => whole(entry, response, None, headers).await,
+        }
+        Ranges::Satisfiable(list)
+            if list.iter().map(ByteRange::len).sum::<u64>() > MULTIPART_MAX =>
+        {
+            whole(entry, response, None)
+        }
+        Ranges::Satisfiable(list) => match &entry.data {
+            Some(data) => {
+                let bytes = list
+                    .iter()
+                    .map(|r| data.slice(r.start as usize..=r.end as usize))
+                    .collect();
+                Answer::Now(multipart_response(entry, response, &list, bytes))
+            }
+            None => Answer::After(response, BodyIo::Ranges(list)),
         },
-        Ranges::Whole => whole(entry, response, encoding, headers).await,
+        Ranges::Whole => whole(entry, response, encoding),
     }
 }
 
-async fn whole(
+/// A 206 of several ranges.
+fn multipart_response(
+    entry: &Entry,
+    mut response: Response<ResponseBody>,
+    ranges: &[ByteRange],
+    parts: Vec<Bytes>,
+) -> Response<ResponseBody> {
+    let (content_type, body) = multipart(entry, ranges, parts);
+    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, value(&content_type));
+    *response.body_mut() = ResponseBody::full(body);
+    response
+}
+
+/// The whole file, as stored or in `encoding`.
+fn whole(
     entry: &Arc<Entry>,
     mut response: Response<ResponseBody>,
     encoding: Option<Encoding>,
-    headers: &HeaderMap,
-) -> Response<ResponseBody> {
+) -> Answer {
     let out = response.headers_mut();
     out.insert(header::CONTENT_TYPE, entry.content_type.clone());
-    let body = match encoding {
+    let file = |path: &PathBuf, len: u64, gzip: bool| BodyIo::File {
+        path: path.clone(),
+        start: 0,
+        len,
+        gzip,
+    };
+    match encoding {
         None => match &entry.data {
-            Some(data) => Some(ResponseBody::full(data.clone())),
-            None => open(entry.path.clone())
-                .await
-                .map(|f| ResponseBody::File(Box::new(FileBody::new(f, 0, entry.stamp.len, false)))),
+            Some(data) => {
+                *response.body_mut() = ResponseBody::full(data.clone());
+                Answer::Now(response)
+            }
+            None => Answer::After(response, file(&entry.path, entry.stamp.len, false)),
         },
         Some(Encoding::Sibling(i)) => {
             let sibling = &entry.siblings[i];
             out.insert(header::CONTENT_ENCODING, value(sibling.encoding));
-            open(sibling.path.clone()).await.map(|f| {
-                ResponseBody::File(Box::new(FileBody::new(f, 0, sibling.stamp.len, false)))
-            })
+            Answer::After(response, file(&sibling.path, sibling.stamp.len, false))
         }
         Some(Encoding::Gzip) => {
             out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            if entry.data.is_some() {
-                let cached = entry.clone();
-                // Compressing up to SMALL_FILE takes a millisecond or two: not on a worker.
-                let gz = tokio::task::spawn_blocking(move || cached.gzipped().cloned())
-                    .await
-                    .ok()
-                    .flatten();
-                gz.map(ResponseBody::full)
-            } else {
+            match (&entry.data, entry.gzipped_if_made()) {
+                (Some(_), Some(gz)) => {
+                    *response.body_mut() = ResponseBody::full(gz.clone());
+                    Answer::Now(response)
+                }
+                (Some(_), None) => Answer::After(response, BodyIo::Gzip),
+                (None, _) => Answer::After(response, file(&entry.path, entry.stamp.len, true)),
+            }
+        }
+    }
+}
+
+/// The body's I/O done, on the blocking pool; a file gone by now is a 404.
+async fn finish(
+    entry: &Arc<Entry>,
+    mut response: Response<ResponseBody>,
+    io: BodyIo,
+    headers: &HeaderMap,
+) -> Response<ResponseBody> {
+    let body = match io {
+        BodyIo::File {
+            path,
+            start,
+            len,
+            gzip,
+        } => open(path)
+            .await
+            .map(|f| ResponseBody::File(Box::new(FileBody::new(f, start, len, gzip)))),
+        BodyIo::Ranges(list) => match read_ranges(entry.path.clone(), list.clone()).await {
+            Some(bytes) => return multipart_response(entry, response, &list, bytes),
+            // Unreadable as ranges: the whole file, if it opens.
+            None => {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, entry.content_type.clone());
                 open(entry.path.clone()).await.map(|f| {
-                    ResponseBody::File(Box::new(FileBody::new(f, 0, entry.stamp.len, true)))
+                    ResponseBody::File(Box::new(FileBody::new(f, 0, entry.stamp.len, false)))
                 })
             }
+        },
+        BodyIo::Gzip => {
+            let cached = entry.clone();
+            // Compressing up to SMALL_FILE takes a millisecond or two: not on a worker.
+            tokio::task::spawn_blocking(move || cached.gzipped().cloned())
+                .await
+                .ok()
+                .flatten()
+                .map(ResponseBody::full)
         }
     };
     match body {
