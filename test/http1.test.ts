@@ -217,4 +217,42 @@ for (const engine of ENGINES) {
       assert.equal(responses(counted.text)[0]!.status, 413)
     })
   })
+
+  describe(`HTTP/1.1 keep-alive time (${engine})`, () => {
+    test('an idle connection closes after keepAlive, a head that never ends is cut then, and a slow answer is not', async () => {
+      const { server, port } = await serve(
+        engine,
+        (app) => {
+          app.mount('/', (_req, res) => res.end('quick'))
+          app.mount('/slow', (_req, res) => {
+            setTimeout(() => res.end('slow'), 1500)
+          })
+        },
+        { keepAlive: 1 },
+      )
+      try {
+        const started = Date.now()
+        const idle = await raw(port, ['GET / HTTP/1.1\r\nHost: x\r\n\r\n'])
+        assert.ok(idle.closed)
+        assert.deepEqual(
+          responses(idle.text).map((r) => r.body),
+          ['quick'],
+        )
+        assert.ok(Date.now() - started >= 500, `closed after ${Date.now() - started} ms, before keepAlive`)
+
+        const unfinished = await raw(port, ['GET / HTTP/1.1\r\nHost: x\r\n'])
+        assert.ok(unfinished.closed)
+        assert.doesNotMatch(unfinished.text, /^HTTP\/1\.1 200/)
+
+        // Longer than keepAlive to answer, then on the same connection again.
+        const slow = await raw(port, ['GET /slow HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n'], complete(2))
+        assert.deepEqual(
+          responses(slow.text).map((r) => r.body),
+          ['slow', 'slow'],
+        )
+      } finally {
+        await server.close()
+      }
+    })
+  })
 }

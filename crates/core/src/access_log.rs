@@ -19,6 +19,7 @@ use http_body::{Body, Frame, SizeHint};
 use crate::body::ResponseBody;
 use crate::bridge::Bridge;
 use crate::config::AccessLogConfig;
+use crate::connection::Busy;
 use crate::record;
 
 pub static GTXN_HEADER: HeaderName = HeaderName::from_static("x-gtxn-id");
@@ -326,9 +327,11 @@ fn first_hop(value: &[u8]) -> &[u8] {
 
 /// Stamp the transaction id and hand the record to the body, which emits it when
 /// the transfer ends.
+/// `busy`: an HTTP/1.1 connection's mark, held until the response ends.
 pub fn logged(
     mut response: Response<ResponseBody>,
     entry: Option<Box<Entry>>,
+    busy: Option<Busy>,
 ) -> Response<LoggedBody> {
     let entry = entry.map(|mut entry| {
         entry.answered(response.status().as_u16());
@@ -338,20 +341,20 @@ pub fn logged(
         }
         entry
     });
-    response.map(|body| LoggedBody::new(body, entry))
+    response.map(|body| LoggedBody {
+        inner: body,
+        entry,
+        _busy: busy,
+    })
 }
 
 /// The response body, counting what is sent; the record goes out when it ends
-/// or is dropped (a client that went away mid-transfer).
+/// or is dropped (a client that went away mid-transfer), and the connection is
+/// busy until then.
 pub struct LoggedBody {
     inner: ResponseBody,
     entry: Option<Box<Entry>>,
-}
-
-impl LoggedBody {
-    pub fn new(inner: ResponseBody, entry: Option<Box<Entry>>) -> LoggedBody {
-        LoggedBody { inner, entry }
-    }
+    _busy: Option<Busy>,
 }
 
 impl Body for LoggedBody {

@@ -12,11 +12,12 @@ use bytes::Bytes;
 use http::{header, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use std::sync::atomic::{AtomicBool, Ordering};
+use hyper_util::rt::TokioIo;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::access_log::logged;
 use crate::config::Config;
@@ -25,12 +26,68 @@ use crate::service::{self, Shared};
 use crate::websocket::{self, Accepted};
 
 /// What the service tells its HTTP/1.1 connection.
-#[derive(Default)]
-struct Http1State {
+pub struct Http1State {
     /// The server drains: answer with `Connection: close`.
     draining: AtomicBool,
     /// A WebSocket was accepted: run it once hyper hands the socket over.
     upgraded: Mutex<Option<Accepted>>,
+    /// Exchanges whose response has not ended: the keep-alive clock stops meanwhile.
+    busy: AtomicUsize,
+    /// When the last exchange ended, in ms since `opened`.
+    idle_from_ms: AtomicU64,
+    opened: Instant,
+}
+
+impl Http1State {
+    fn new() -> Http1State {
+        Http1State {
+            draining: AtomicBool::new(false),
+            upgraded: Mutex::new(None),
+            busy: AtomicUsize::new(0),
+            idle_from_ms: AtomicU64::new(0),
+            opened: Instant::now(),
+        }
+    }
+
+    /// A request came in: the connection is busy until the guard drops.
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    /// When the connection, idle, is due to close; None while an exchange is open.
+    fn idle_until(&self, keep_alive: Duration) -> Option<Instant> {
+        if self.busy.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let idle_from = Duration::from_millis(self.idle_from_ms.load(Ordering::Relaxed));
+        Some(self.opened + idle_from + keep_alive)
+    }
+}
+
+/// Marks its connection busy from a request until the response has ended (its
+/// body, which hyper holds, is dropped) or the exchange was given up. Idle time
+/// is kept here rather than by hyper's header-read timer, which makes and
+/// drops a timer for every request.
+pub struct Busy(Arc<Http1State>);
+
+impl std::ops::Deref for Busy {
+    type Target = Http1State;
+
+    fn deref(&self) -> &Http1State {
+        &self.0
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let state = &self.0;
+        let ended = state.opened.elapsed().as_millis();
+        state
+            .idle_from_ms
+            .store(u64::try_from(ended).unwrap_or(u64::MAX), Ordering::Relaxed);
+        state.busy.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How the server closes.
@@ -50,12 +107,11 @@ pub type ShutdownSignal = watch::Receiver<Option<Closing>>;
 
 pub fn http1_builder(config: &Config) -> http1::Builder {
     let mut builder = http1::Builder::new();
+    // No header-read timer: `serve` closes a connection idle for the keep-alive
+    // time, which is both the keep-alive limit and the deadline for a slow
+    // header block (no exchange is open while a head is being read).
     builder
-        .timer(TokioTimer::new())
         .keep_alive(true)
-        // Armed whenever hyper waits for a request head: it is both the keep-alive
-        // idle limit and the deadline for a slow header block.
-        .header_read_timeout(config.keep_alive)
         .max_buf_size(config.max_header_size.max(8192))
         .max_headers(config.max_headers);
     // No `pipeline_flush`: with it hyper holds the automatic 400/431 for a malformed
@@ -130,23 +186,23 @@ pub async fn serve(
         Opening::Nothing => return,
     }
     let service_shared = shared.clone();
-    let state = Arc::new(Http1State::default());
+    let state = Arc::new(Http1State::new());
     let service_state = state.clone();
     let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         // Routed (and handed to JS) here; the future only waits for the answer.
         let entry = service_shared.log_entry(&req, &peer, false);
         let answer = service::handle(&service_shared, &peer, req.map(Incoming::Http1));
-        let state = service_state.clone();
+        let busy = service_state.begin();
         async move {
             let mut response = answer.await;
             if let Some(accepted) = response.extensions_mut().remove::<Accepted>() {
-                *state.upgraded.lock().unwrap_or_else(|e| e.into_inner()) = Some(accepted);
-            } else if state.draining.load(Ordering::Relaxed) {
+                *busy.upgraded.lock().unwrap_or_else(|e| e.into_inner()) = Some(accepted);
+            } else if busy.draining.load(Ordering::Relaxed) {
                 response
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            Ok::<_, Infallible>(logged(response, entry))
+            Ok::<_, Infallible>(logged(response, entry, Some(busy)))
         }
     });
     let conn = shared
@@ -154,9 +210,19 @@ pub async fn serve(
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     let mut conn = pin!(conn);
-    let served = tokio::select! {
-        _ = conn.as_mut() => true,
-        _ = shutdown.wait_for(Option::is_some) => false,
+    let keep_alive = shared.config.keep_alive;
+    let mut idle = pin!(tokio::time::sleep(keep_alive));
+    let served = loop {
+        tokio::select! {
+            _ = conn.as_mut() => break true,
+            _ = shutdown.wait_for(Option::is_some) => break false,
+            () = idle.as_mut() => match state.idle_until(keep_alive) {
+                // Idle for the keep-alive time (or a head that never ended): closed.
+                Some(due) if due <= Instant::now() => return,
+                Some(due) => idle.as_mut().reset(due),
+                None => idle.as_mut().reset(Instant::now() + keep_alive),
+            },
+        }
     };
     if !served {
         let drain = shutdown.borrow().is_some_and(|closing| closing.drain);

@@ -123,6 +123,8 @@ export function listenJs(table: MountTable, settings: EngineSettings): Promise<S
     {
       keepAliveTimeout: settings.keepAlive * 1000,
       headersTimeout,
+      // How often node looks for heads past headersTimeout (30 s by default).
+      connectionsCheckingInterval: Math.min(headersTimeout, 1000),
       requestTimeout: 0,
       maxHeaderSize: settings.maxHeaderSize,
       ServerResponse: Http1Response,
