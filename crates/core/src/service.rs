@@ -162,10 +162,8 @@ fn to_app(
     match (group.app, &group.proxy) {
         (Some(handler), _) => Either::Left(dispatch::to_js(shared, peer, handler, req, html)),
         (None, Some(route)) => {
-            let (route, group, peer) = (route.clone(), group.clone(), peer.clone());
-            let boxed: Boxed = Box::pin(async move {
-                crate::proxy::forward(&route, &group.prefix, &peer, req, html).await
-            });
+            let boxed: Boxed =
+                Box::pin(crate::proxy::forward(route, &group.prefix, peer, req, html));
             Either::Right(Either::Right(boxed))
         }
         // Only directories here, and none had the file.

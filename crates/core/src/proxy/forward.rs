@@ -9,6 +9,7 @@
 //! when the member took too long to answer, `502` otherwise.
 
 use std::error::Error as _;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -190,19 +191,18 @@ async fn attempt_upgrade(
         .map_err(|e| classify(&ExchangeError::Http(e)))
 }
 
-/// `html`: error pages as HTML (the client asked for it), else JSON.
-pub async fn forward(
+/// `html`: error pages as HTML (the client asked for it), else JSON. The
+/// request is made ready for the members here (path, headers); the future only
+/// holds what the exchange needs.
+pub fn forward(
     route: &ProxyRoute,
     prefix: &str,
     peer: &Bytes,
     req: Request<crate::incoming::Incoming>,
     html: bool,
-) -> Response<ResponseBody> {
-    let upstream = &route.upstream;
+) -> impl Future<Output = Response<ResponseBody>> + Send + 'static {
     let (mut parts, body) = req.into_parts();
-    let Some(path) = member_path(route, prefix, &parts.uri) else {
-        return error_response(StatusCode::BAD_REQUEST, html);
-    };
+    let path = member_path(route, prefix, &parts.uri);
     // Only HTTP/1.1 switches protocols (HTTP/2 has no Upgrade).
     let upgrade = if parts.version == Version::HTTP_11 {
         upgrade_asked(&parts.headers)
@@ -214,7 +214,25 @@ pub async fn forward(
         .and_then(|_| parts.extensions.remove::<OnUpgrade>());
     strip_hop_by_hop(&mut parts.headers, upgrade);
     forward_request(&mut parts.headers, parts.version, client_ip(peer));
+    let upstream = route.upstream.clone();
+    async move {
+        let Some(path) = path else {
+            return error_response(StatusCode::BAD_REQUEST, html);
+        };
+        to_members(&upstream, parts, body, path, client_upgrade, html).await
+    }
+}
 
+/// Attempts on the members the balancer offers, and the answer of the first
+/// that takes the request.
+async fn to_members(
+    upstream: &Upstream,
+    parts: http::request::Parts,
+    body: crate::incoming::Incoming,
+    path: PathAndQuery,
+    client_upgrade: Option<OnUpgrade>,
+    html: bool,
+) -> Response<ResponseBody> {
     let hint = body.size_hint();
     let slot: Option<BodySlot> = (!body.is_end_stream()).then(|| Arc::new(Mutex::new(Some(body))));
     let outgoing = Outgoing {
