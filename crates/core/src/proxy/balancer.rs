@@ -113,8 +113,10 @@ impl Balancer {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
-    fn resting(&self, index: usize, now: u64) -> bool {
-        self.members[index].rest_until.load(Ordering::Relaxed) > now
+    /// `now` is read from the clock only once a member has ever rested.
+    fn resting(&self, index: usize, now: &mut Option<u64>) -> bool {
+        let until = self.members[index].rest_until.load(Ordering::Relaxed);
+        until != 0 && until > *now.get_or_insert_with(|| self.now_ms())
     }
 
     /// Leave the member out for the rest time.
@@ -131,12 +133,12 @@ impl Balancer {
     /// back early serves at once). None: nothing left to try.
     pub fn pick(self: &Arc<Self>, tried: Tried) -> Option<InFlight> {
         let n = self.members.len();
-        let now = self.now_ms();
+        let mut now = None;
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut best: Option<(usize, usize)> = None;
         for step in 0..n {
             let index = (start + step) % n;
-            if tried.has(index) || self.resting(index, now) {
+            if tried.has(index) || self.resting(index, &mut now) {
                 continue;
             }
             match self.policy {

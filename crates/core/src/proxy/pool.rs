@@ -124,11 +124,9 @@ impl Pool {
         None
     }
 
-    /// Back from a finished exchange: kept if it can take another request.
+    /// Back from a finished exchange. Not looked at here: `checkout` polls it
+    /// (taking in a close the member sent) before any use.
     pub fn checkin(self: &Arc<Self>, member: usize, mut conn: Box<Conn>) {
-        if !conn.reusable() {
-            return;
-        }
         conn.idle_since = Instant::now();
         let mut idle = self.idle(member);
         if idle.len() >= MAX_IDLE_PER_MEMBER {
