@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { connect } from 'node:net'
 import { Agent, request } from 'undici'
-import { ENGINES, raw, responses, serve, type Running } from './helpers.js'
+import { ENGINES, raw, responses, serve, signal, type Running } from './helpers.js'
 
 const complete = (n: number) => (text: string) => responses(text).length >= n
 
@@ -252,6 +253,31 @@ for (const engine of ENGINES) {
         )
       } finally {
         await server.close()
+      }
+    })
+
+    test('a draining close ends an idle keep-alive connection after keepAlive, not after the grace', async () => {
+      const { server, port } = await serve(engine, (app) => app.mount('/', (_req, res) => res.end('quick')), { keepAlive: 1 })
+      const socket = connect(port, '127.0.0.1')
+      const answered = signal()
+      const closed = signal()
+      let text = ''
+      socket.on('data', (data) => {
+        text += data.toString('latin1')
+        if (responses(text).length === 1) answered.resolve()
+      })
+      socket.on('close', () => closed.resolve())
+      socket.on('error', () => {})
+      socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+      try {
+        await answered.promise
+        const started = Date.now()
+        await server.close({ drain: true, grace: 30 })
+        await closed.promise
+        const took = Date.now() - started
+        assert.ok(took < 15_000, `the idle connection held the close for ${took} ms`)
+      } finally {
+        socket.destroy()
       }
     })
   })

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::access_log::logged;
 use crate::config::Config;
@@ -55,13 +55,21 @@ impl Http1State {
         Busy(self.clone())
     }
 
-    /// When the connection, idle, is due to close; None while an exchange is open.
-    fn idle_until(&self, keep_alive: Duration) -> Option<Instant> {
+    /// At the idle timer: true once the connection has been idle (or stuck in a
+    /// head) for `keep_alive`, to be closed; else the timer is set for the next look.
+    fn idle_past(&self, timer: Pin<&mut Sleep>, keep_alive: Duration) -> bool {
+        let now = Instant::now();
         if self.busy.load(Ordering::Relaxed) > 0 {
-            return None;
+            timer.reset(now + keep_alive);
+            return false;
         }
         let idle_from = Duration::from_millis(self.idle_from_ms.load(Ordering::Relaxed));
-        Some(self.opened + idle_from + keep_alive)
+        let due = self.opened + idle_from + keep_alive;
+        if due <= now {
+            return true;
+        }
+        timer.reset(due);
+        false
     }
 }
 
@@ -216,24 +224,24 @@ pub async fn serve(
         tokio::select! {
             _ = conn.as_mut() => break true,
             _ = shutdown.wait_for(Option::is_some) => break false,
-            () = idle.as_mut() => match state.idle_until(keep_alive) {
-                // Idle for the keep-alive time (or a head that never ended): closed.
-                Some(due) if due <= Instant::now() => return,
-                Some(due) => idle.as_mut().reset(due),
-                None => idle.as_mut().reset(Instant::now() + keep_alive),
-            },
+            () = idle.as_mut() => if state.idle_past(idle.as_mut(), keep_alive) { return },
         }
     };
     if !served {
         let drain = shutdown.borrow().is_some_and(|closing| closing.drain);
         if drain {
-            // The keep-alive timeout ends an idle connection; a request that comes
+            // The keep-alive time ends an idle connection; a request that comes
             // first is answered, with `Connection: close`.
             state.draining.store(true, Ordering::Relaxed);
         } else {
             conn.as_mut().graceful_shutdown();
         }
-        let _ = conn.await;
+        loop {
+            tokio::select! {
+                _ = conn.as_mut() => break,
+                () = idle.as_mut() => if state.idle_past(idle.as_mut(), keep_alive) { return },
+            }
+        }
     }
     let upgraded = state
         .upgraded
