@@ -160,7 +160,7 @@ export function hyperFloor(bin: 'floor-static' | 'floor-proxy'): string {
   return join(here, 'hyper-floor', 'target', 'release', bin)
 }
 
-/** The process doing a peer's work: nginx's worker rather than its master. */
+/** The process that serves a peer's requests: nginx's worker (its master only waits), else the peer's own. */
 export function servingPid(peer: Peer): number {
   const pid = peer.process!.pid!
   if (!peer.name.startsWith('nginx')) return pid

@@ -64,7 +64,6 @@ async function memoryUnderLoad(peer: Peer): Promise<{ before: number; peak: numb
   return { before, peak: Math.max(...samples), after: rssMiB(pid), samples }
 }
 
-/** The process that serves a peer's requests: nginx's worker (its master only waits), else the peer's own. */
 async function main(): Promise<void> {
   prepare()
   const nginxPort = 18104

@@ -64,6 +64,8 @@ for (const engine of ENGINES) {
         app.setMaxAge('/static', 3600)
         app.mount('/mixed', mixed)
         app.mount('/mixed', (req, res) => res.end(`app:${req.method} ${req.url}`))
+        app.mount('/both', mixed)
+        app.mount('/both', vendor)
       })
     })
     after(() => s.server.close())
@@ -108,6 +110,14 @@ for (const engine of ENGINES) {
       assert.equal(own.text, TEXT)
       assert.equal(own.h('cache-control'), 'max-age=3600')
       assert.equal((await get(`${s.url}/static/vendor.css`)).text, 'body{}')
+    })
+
+    test('directories mounted one after another at a prefix are searched in order, first look and cached', async () => {
+      for (let round = 0; round < 2; round++) {
+        assert.equal((await get(`${s.url}/both/vendor.css`)).text, 'body{}')
+        assert.equal((await get(`${s.url}/both/file.txt`)).text, 'a file in a mixed mount')
+        assert.equal((await get(`${s.url}/both/none.txt`)).status, 404)
+      }
     })
 
     test('conditionals in RFC 9110 precedence', async () => {

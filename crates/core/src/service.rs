@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::future::{Either, FutureExt};
+use http::request::Parts;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::access_log::{AccessLog, Entry};
@@ -80,30 +81,17 @@ fn to_group(
     // The directories in order, each answering at once when it can (a file held
     // in memory): no future is made for those requests.
     let (parts, body) = req.into_parts();
-    let mut waiting = None;
-    {
-        let path = parts.uri.path();
-        let (rel, max_age) = (below(group, path), shared.router.max_age(path));
-        for (i, site) in group.sites.iter().enumerate() {
-            match site.serve_now(&parts, rel, max_age) {
-                Step::Done(Served::Response(response)) => {
-                    return Either::Right(Either::Left(ready(response)))
-                }
-                Step::Done(Served::Miss) => {}
-                Step::Later(later) => {
-                    waiting = Some((i, later));
-                    break;
-                }
-            }
+    let (first, later) = match sites_now(shared, group, &parts, 0) {
+        SitesNow::Answered(response) => return Either::Right(Either::Left(ready(response))),
+        SitesNow::Missed => {
+            let req = Request::from_parts(parts, body);
+            return Either::Left(to_app(shared, peer, group, req, readable));
         }
-    }
-    let req = Request::from_parts(parts, body);
-    let Some((first, later)) = waiting else {
-        return Either::Left(to_app(shared, peer, group, req, readable));
+        SitesNow::Waiting(first, later) => (first, later),
     };
     let (shared, peer, group) = (shared.clone(), peer.clone(), group.clone());
     let boxed: Boxed = Box::pin(async move {
-        match from_sites(&shared, &group, req, first, later).await {
+        match from_sites(&shared, &group, parts, body, first, later).await {
             Ok(response) => response,
             Err(req) => to_app(&shared, &peer, &group, req, readable).await,
         }
@@ -111,42 +99,66 @@ fn to_group(
     Either::Right(Either::Right(boxed))
 }
 
-/// The request path below the group's mount point.
-fn below<'a>(group: &Group, path: &'a str) -> &'a str {
-    if group.prefix == "/" {
+/// The group's directories from one on, as far as they go without I/O.
+enum SitesNow {
+    Answered(Response<ResponseBody>),
+    /// This directory's answer waits for I/O.
+    Waiting(usize, Later),
+    /// None has the file.
+    Missed,
+}
+
+/// The request path below the mount point, and its Cache-Control value.
+fn site_path<'a>(
+    shared: &'a Shared,
+    group: &Group,
+    parts: &'a Parts,
+) -> (&'a str, Option<&'a HeaderValue>) {
+    let path = parts.uri.path();
+    let rel = if group.prefix == "/" {
         path
     } else {
         &path[group.prefix.len()..]
-    }
+    };
+    (rel, shared.router.max_age(path))
 }
 
-/// The group's directories from `first` on, whose answer waits for `later`; the
-/// request back when none has the file.
+fn sites_now(shared: &Shared, group: &Group, parts: &Parts, from: usize) -> SitesNow {
+    let (rel, max_age) = site_path(shared, group, parts);
+    for (i, site) in group.sites.iter().enumerate().skip(from) {
+        match site.serve_now(parts, rel, max_age) {
+            Step::Done(Served::Response(response)) => return SitesNow::Answered(response),
+            Step::Done(Served::Miss) => {}
+            Step::Later(later) => return SitesNow::Waiting(i, later),
+        }
+    }
+    SitesNow::Missed
+}
+
+/// The rest of the group's directories, from the one whose answer waits for
+/// `later`; the request back when none has the file.
 async fn from_sites(
     shared: &Shared,
     group: &Group,
-    req: Request<Incoming>,
-    first: usize,
-    later: Later,
+    parts: Parts,
+    body: Incoming,
+    mut at: usize,
+    mut later: Later,
 ) -> Result<Response<ResponseBody>, Request<Incoming>> {
-    let (parts, body) = req.into_parts();
-    let path = parts.uri.path();
-    let (rel, max_age) = (below(group, path), shared.router.max_age(path));
-    let mut waiting = Some(later);
-    for site in &group.sites[first..] {
-        let step = match waiting.take() {
-            Some(later) => Step::Later(later),
-            None => site.serve_now(&parts, rel, max_age),
-        };
-        let served = match step {
-            Step::Done(served) => served,
-            Step::Later(later) => site.serve_later(later, &parts, rel, max_age).await,
-        };
-        if let Served::Response(response) = served {
+    let (rel, max_age) = site_path(shared, group, &parts);
+    loop {
+        if let Served::Response(response) = group.sites[at]
+            .serve_later(later, &parts, rel, max_age)
+            .await
+        {
             return Ok(response);
         }
+        (at, later) = match sites_now(shared, group, &parts, at + 1) {
+            SitesNow::Answered(response) => return Ok(response),
+            SitesNow::Missed => return Err(Request::from_parts(parts, body)),
+            SitesNow::Waiting(at, later) => (at, later),
+        };
     }
-    Err(Request::from_parts(parts, body))
 }
 
 /// What the group serves past its directories: its app, its upstream, or an error.

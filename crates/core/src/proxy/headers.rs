@@ -112,7 +112,8 @@ fn append(headers: &mut HeaderMap, name: &HeaderName, entry: HeaderValue) {
             vacant.insert(entry);
         }
         Entry::Occupied(mut occupied) => {
-            let mut joined = BytesMut::new();
+            let len = occupied.iter().map(|v| v.len() + 2).sum::<usize>() + entry.len();
+            let mut joined = BytesMut::with_capacity(len);
             // Repeated fields are one list (RFC 9110 §5.3).
             for value in occupied.iter().filter(|v| !v.is_empty()) {
                 joined.put_slice(value.as_bytes());

@@ -302,13 +302,6 @@ fn value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-async fn open(path: PathBuf) -> Option<std::fs::File> {
-    tokio::task::spawn_blocking(move || std::fs::File::open(path))
-        .await
-        .ok()?
-        .ok()
-}
-
 /// More than this in several ranges is answered as the whole file instead.
 const MULTIPART_MAX: u64 = 16 * 1024 * 1024;
 
@@ -530,6 +523,17 @@ fn whole(
     }
 }
 
+/// Bytes `start..start + len` of the file at `path`, opened on the blocking pool.
+async fn file_body(path: PathBuf, start: u64, len: u64, gzip: bool) -> Option<ResponseBody> {
+    let file = tokio::task::spawn_blocking(move || std::fs::File::open(path))
+        .await
+        .ok()?
+        .ok()?;
+    Some(ResponseBody::File(Box::new(FileBody::new(
+        file, start, len, gzip,
+    ))))
+}
+
 /// The body's I/O done, on the blocking pool; a file gone by now is a 404.
 async fn finish(
     entry: &Arc<Entry>,
@@ -543,9 +547,7 @@ async fn finish(
             start,
             len,
             gzip,
-        } => open(path)
-            .await
-            .map(|f| ResponseBody::File(Box::new(FileBody::new(f, start, len, gzip)))),
+        } => file_body(path, start, len, gzip).await,
         BodyIo::Ranges(list) => match read_ranges(entry.path.clone(), list.clone()).await {
             Some(bytes) => return multipart_response(entry, response, &list, bytes),
             // Unreadable as ranges: the whole file, if it opens.
@@ -553,9 +555,7 @@ async fn finish(
                 response
                     .headers_mut()
                     .insert(header::CONTENT_TYPE, entry.content_type.clone());
-                open(entry.path.clone()).await.map(|f| {
-                    ResponseBody::File(Box::new(FileBody::new(f, 0, entry.stamp.len, false)))
-                })
+                file_body(entry.path.clone(), 0, entry.stamp.len, false).await
             }
         },
         BodyIo::Gzip => {
