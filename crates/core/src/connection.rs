@@ -222,6 +222,8 @@ pub async fn serve(
     let mut idle = pin!(tokio::time::sleep(keep_alive));
     let served = loop {
         tokio::select! {
+            // The exchange first; no random start (a thread-local RNG) per wake.
+            biased;
             _ = conn.as_mut() => break true,
             _ = shutdown.wait_for(Option::is_some) => break false,
             () = idle.as_mut() => if state.idle_past(idle.as_mut(), keep_alive) { return },
@@ -238,6 +240,7 @@ pub async fn serve(
         }
         loop {
             tokio::select! {
+                biased;
                 _ = conn.as_mut() => break,
                 () = idle.as_mut() => if state.idle_past(idle.as_mut(), keep_alive) { return },
             }

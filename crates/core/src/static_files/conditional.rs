@@ -33,12 +33,26 @@ fn seconds(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Whether the request has a precondition at all: one pass over its few
+/// fields, where looking each of the four up hashes its name.
+fn any_precondition(headers: &HeaderMap) -> bool {
+    headers.keys().any(|name| {
+        name == header::IF_MATCH
+            || name == header::IF_NONE_MATCH
+            || name == header::IF_MODIFIED_SINCE
+            || name == header::IF_UNMODIFIED_SINCE
+    })
+}
+
 pub fn evaluate(
     method: &Method,
     headers: &HeaderMap,
     etag: &str,
     modified: SystemTime,
 ) -> Precondition {
+    if !any_precondition(headers) {
+        return Precondition::Proceed;
+    }
     let values = |name: header::HeaderName| -> Option<String> {
         let all: Vec<&str> = headers
             .get_all(name)

@@ -260,11 +260,13 @@ impl Cache {
 
     pub fn lookup(&self, key: &str) -> Cached {
         let inner = self.inner();
-        match (inner.entries.get(key), inner.known.get(key)) {
-            (Some(entry), _) => Cached::Entry(entry.clone()),
-            (None, Some(known)) => Cached::Known(*known),
-            (None, None) => Cached::Unknown,
+        if let Some(entry) = inner.entries.get(key) {
+            return Cached::Entry(entry.clone());
         }
+        inner
+            .known
+            .get(key)
+            .map_or(Cached::Unknown, |known| Cached::Known(*known))
     }
 
     /// A file is about to be read for an entry (None: looked for): changes
