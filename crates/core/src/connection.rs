@@ -22,6 +22,7 @@ use tokio::time::{Instant, Sleep};
 use crate::access_log::logged;
 use crate::config::Config;
 use crate::incoming::Incoming;
+use crate::quiet::Quiet;
 use crate::service::{self, Shared};
 use crate::websocket::{self, Accepted};
 
@@ -96,6 +97,13 @@ impl Drop for Busy {
             .store(u64::try_from(ended).unwrap_or(u64::MAX), Ordering::Relaxed);
         state.busy.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// `Http1State::idle_past` for a quiet timer, which is polled again after it.
+fn idle_past(state: &Http1State, idle: &mut Quiet<Pin<&mut Sleep>>, keep_alive: Duration) -> bool {
+    let past = state.idle_past(idle.get_mut().as_mut(), keep_alive);
+    idle.rouse();
+    past
 }
 
 /// How the server closes.
@@ -219,14 +227,20 @@ pub async fn serve(
         .with_upgrades();
     let mut conn = pin!(conn);
     let keep_alive = shared.config.keep_alive;
-    let mut idle = pin!(tokio::time::sleep(keep_alive));
-    let served = loop {
-        tokio::select! {
-            // The exchange first; no random start (a thread-local RNG) per wake.
-            biased;
-            _ = conn.as_mut() => break true,
-            _ = shutdown.wait_for(Option::is_some) => break false,
-            () = idle.as_mut() => if state.idle_past(idle.as_mut(), keep_alive) { return },
+    // Polled only when their own wakers fire, not at each wake for an exchange.
+    let timer = pin!(tokio::time::sleep(keep_alive));
+    let mut idle = Quiet::new(timer);
+    let served = {
+        let signal = pin!(shutdown.wait_for(Option::is_some));
+        let mut closing = Quiet::new(signal);
+        loop {
+            tokio::select! {
+                // The exchange first; no random start (a thread-local RNG) per wake.
+                biased;
+                _ = conn.as_mut() => break true,
+                _ = &mut closing => break false,
+                () = &mut idle => if idle_past(&state, &mut idle, keep_alive) { return },
+            }
         }
     };
     if !served {
@@ -242,7 +256,7 @@ pub async fn serve(
             tokio::select! {
                 biased;
                 _ = conn.as_mut() => break,
-                () = idle.as_mut() => if state.idle_past(idle.as_mut(), keep_alive) { return },
+                () = &mut idle => if idle_past(&state, &mut idle, keep_alive) { return },
             }
         }
     }

@@ -14,6 +14,7 @@ pub mod header_list;
 pub mod incoming;
 pub mod proxy;
 pub mod push;
+pub mod quiet;
 pub mod record;
 pub mod request_body;
 pub mod router;

@@ -100,7 +100,7 @@ impl Entry {
             return Err(std::io::Error::other("file changed while read"));
         }
         let content_type = mime::content_type(&path);
-        let compressible = mime::compressible(&content_type);
+        let compressible = mime::compressible(content_type);
         let mut siblings = Vec::new();
         if compressible {
             for (encoding, ext) in [("br", "br"), ("gzip", "gz")] {
@@ -123,7 +123,7 @@ impl Entry {
         Ok(Entry {
             etag: header(&etag(&stamp))?,
             last_modified: header(&httpdate::fmt_http_date(stamp.modified))?,
-            content_type: header(&content_type)?,
+            content_type: HeaderValue::from_static(content_type),
             path,
             stamp,
             compressible,

@@ -1,15 +1,32 @@
 //! Content types by extension, and which of them are worth compressing.
 
 use std::path::Path;
+use std::sync::Mutex;
 
-pub fn content_type(path: &Path) -> String {
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let essence = mime.essence_str();
+/// The Content-Type for `path`, as static text: a response's copy of the
+/// header value is then free, where a shared one is counted in and out.
+pub fn content_type(path: &Path) -> &'static str {
+    let essence = mime_guess::from_path(path)
+        .first_raw()
+        .unwrap_or("application/octet-stream");
     if is_text(essence) {
-        format!("{essence}; charset=utf-8")
+        with_charset(essence)
     } else {
-        essence.to_string()
+        essence
     }
+}
+
+/// `essence; charset=utf-8`, made once for each type: a bounded set, the
+/// text types of mime_guess's table.
+fn with_charset(essence: &'static str) -> &'static str {
+    static MADE: Mutex<Vec<(&str, &str)>> = Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, text)) = made.iter().find(|(e, _)| *e == essence) {
+        return text;
+    }
+    let text: &'static str = Box::leak(format!("{essence}; charset=utf-8").into_boxed_str());
+    made.push((essence, text));
+    text
 }
 
 fn is_text(essence: &str) -> bool {
