@@ -18,6 +18,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body as _, SizeHint};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
+use tokio::time::Instant;
 
 use super::balancer::{InFlight, Member, Tried};
 use super::body::{started, BodySlot, OutBody, UpstreamBody};
@@ -83,13 +84,17 @@ enum Failure {
     Connect { timed_out: bool },
     /// A kept-alive connection closed before any answer: the request may go elsewhere.
     Stale,
+    /// No answer within the upstream's time: the member rests, `504`.
+    TimedOut,
     /// The request reached the member: no retry.
     Other,
 }
 
 fn classify(error: &ExchangeError) -> Failure {
-    let ExchangeError::Http(error) = error else {
-        return Failure::Stale;
+    let error = match error {
+        ExchangeError::Http(error) => error,
+        ExchangeError::Closed => return Failure::Stale,
+        ExchangeError::TimedOut => return Failure::TimedOut,
     };
     let reset = error
         .source()
@@ -141,12 +146,13 @@ impl Outgoing<'_> {
     }
 }
 
-/// One member's answer: a kept-alive connection if one is idle (and a new one
-/// if that turns out to have been closed), or a new connection.
+/// One member's answer by `deadline`: a kept-alive connection if one is idle
+/// (and a new one if that turns out to have been closed), or a new connection.
 async fn attempt(
     upstream: &Upstream,
     in_flight: &InFlight,
     outgoing: &Outgoing<'_>,
+    deadline: Instant,
 ) -> Result<(Response<Incoming>, Box<Conn>), Failure> {
     let member = &upstream.balancer.members[in_flight.index];
     let mut pooled = upstream.pool.checkout(in_flight.index);
@@ -156,13 +162,18 @@ async fn attempt(
             Some(conn) => conn,
             // Boxed: a new connection's state is most of this future's size, and
             // most requests find an idle one.
-            None => Box::pin(upstream.pool.connect(&member.authority))
-                .await
-                .map_err(|e| Failure::Connect {
-                    timed_out: e.timed_out,
-                })?,
+            None => {
+                let connect = Box::pin(upstream.pool.connect(&member.authority));
+                tokio::time::timeout_at(deadline, connect)
+                    .await
+                    .map_err(|_| Failure::TimedOut)?
+                    .map_err(|e| Failure::Connect {
+                        timed_out: e.timed_out,
+                    })?
+            }
         };
-        match conn.exchange(outgoing.request(upstream, member)).await {
+        let request = outgoing.request(upstream, member);
+        match conn.exchange(request, deadline).await {
             Ok(answer) => return Ok(answer),
             Err(error) => match classify(&error) {
                 Failure::Stale if reused && outgoing.replayable && outgoing.unread() => continue,
@@ -257,10 +268,11 @@ async fn to_members(
                 .await
                 .map(|r| r.map(|response| (response, None)))
         } else {
-            let sent = attempt(upstream, &in_flight, &outgoing);
-            tokio::time::timeout(upstream.timeout, sent)
+            // Timed by the connection's own timer (`Conn::exchange`).
+            let deadline = Instant::now() + upstream.timeout;
+            Ok(attempt(upstream, &in_flight, &outgoing, deadline)
                 .await
-                .map(|r| r.map(|(response, conn)| (response, Some(conn))))
+                .map(|(response, conn)| (response, Some(conn))))
         };
         let (mut response, conn) = match answer {
             Ok(Ok(answer)) => answer,
@@ -279,6 +291,10 @@ async fn to_members(
                         }
                     }
                     Failure::Stale if again => continue,
+                    Failure::TimedOut => {
+                        upstream.balancer.rest(in_flight.index);
+                        failed = StatusCode::GATEWAY_TIMEOUT;
+                    }
                     _ => failed = StatusCode::BAD_GATEWAY,
                 }
                 return error_response(failed, html);

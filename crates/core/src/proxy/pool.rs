@@ -14,6 +14,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use tokio::time::Sleep;
 
 use super::body::OutBody;
 use super::connect::{ConnectError, Connector};
@@ -32,6 +33,10 @@ pub struct Conn {
     send: http1::SendRequest<OutBody>,
     driver: Driver,
     idle_since: Instant,
+    /// The deadline of the exchange under way, kept from one exchange to the
+    /// next: moving a registered timer later is an atomic exchange, where a new
+    /// timer per request is put in and taken out of the timer wheel.
+    deadline: Pin<Box<Sleep>>,
 }
 
 /// Why an exchange on a connection failed.
@@ -40,6 +45,8 @@ pub enum ExchangeError {
     Http(hyper::Error),
     /// The connection ended with no answer and no reason.
     Closed,
+    /// No answer by the deadline.
+    TimedOut,
 }
 
 impl Conn {
@@ -54,11 +61,14 @@ impl Conn {
     }
 
     /// Sends `request` and drives the connection until the member's response
-    /// head is in. The connection comes back with it, to drive the body.
+    /// head is in, by `deadline`. The connection comes back with it, to drive
+    /// the body.
     pub async fn exchange(
         mut self: Box<Self>,
         request: Request<OutBody>,
+        deadline: tokio::time::Instant,
     ) -> Result<(Response<Incoming>, Box<Conn>), ExchangeError> {
+        self.deadline.as_mut().reset(deadline);
         let mut response = pin!(self.send.send_request(request));
         let mut open = true;
         let head = poll_fn(|cx| {
@@ -68,6 +78,9 @@ impl Conn {
             match response.as_mut().poll(cx) {
                 Poll::Ready(result) => Poll::Ready(result.map_err(ExchangeError::Http)),
                 Poll::Pending if !open => Poll::Ready(Err(ExchangeError::Closed)),
+                Poll::Pending if self.deadline.as_mut().poll(cx).is_ready() => {
+                    Poll::Ready(Err(ExchangeError::TimedOut))
+                }
                 Poll::Pending => Poll::Pending,
             }
         })
@@ -147,6 +160,7 @@ impl Pool {
             send,
             driver,
             idle_since: Instant::now(),
+            deadline: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
         }))
     }
 
