@@ -57,19 +57,22 @@ impl Http1State {
     }
 
     /// At the idle timer: true once the connection has been idle (or stuck in a
-    /// head) for `keep_alive`, to be closed; else the timer is set for the next look.
-    fn idle_past(&self, timer: Pin<&mut Sleep>, keep_alive: Duration) -> bool {
+    /// head) for `keep_alive`, to be closed; else the timer is set for the next
+    /// look (and roused, so that its next poll takes note).
+    fn idle_past(&self, timer: &mut Quiet<Pin<&mut Sleep>>, keep_alive: Duration) -> bool {
         let now = Instant::now();
-        if self.busy.load(Ordering::Relaxed) > 0 {
-            timer.reset(now + keep_alive);
-            return false;
-        }
-        let idle_from = Duration::from_millis(self.idle_from_ms.load(Ordering::Relaxed));
-        let due = self.opened + idle_from + keep_alive;
-        if due <= now {
-            return true;
-        }
-        timer.reset(due);
+        let due = if self.busy.load(Ordering::Relaxed) > 0 {
+            now + keep_alive
+        } else {
+            let idle_from = Duration::from_millis(self.idle_from_ms.load(Ordering::Relaxed));
+            let due = self.opened + idle_from + keep_alive;
+            if due <= now {
+                return true;
+            }
+            due
+        };
+        timer.get_mut().as_mut().reset(due);
+        timer.rouse();
         false
     }
 }
@@ -97,13 +100,6 @@ impl Drop for Busy {
             .store(u64::try_from(ended).unwrap_or(u64::MAX), Ordering::Relaxed);
         state.busy.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// `Http1State::idle_past` for a quiet timer, which is polled again after it.
-fn idle_past(state: &Http1State, idle: &mut Quiet<Pin<&mut Sleep>>, keep_alive: Duration) -> bool {
-    let past = state.idle_past(idle.get_mut().as_mut(), keep_alive);
-    idle.rouse();
-    past
 }
 
 /// How the server closes.
@@ -239,7 +235,7 @@ pub async fn serve(
                 biased;
                 _ = conn.as_mut() => break true,
                 _ = &mut closing => break false,
-                () = &mut idle => if idle_past(&state, &mut idle, keep_alive) { return },
+                () = &mut idle => if state.idle_past(&mut idle, keep_alive) { return },
             }
         }
     };
@@ -256,7 +252,7 @@ pub async fn serve(
             tokio::select! {
                 biased;
                 _ = conn.as_mut() => break,
-                () = &mut idle => if idle_past(&state, &mut idle, keep_alive) { return },
+                () = &mut idle => if state.idle_past(&mut idle, keep_alive) { return },
             }
         }
     }

@@ -106,24 +106,57 @@ mod tests {
         assert!(again.elapsed() >= Duration::from_millis(30));
     }
 
-    #[tokio::test]
-    async fn a_notice_wakes_it_beside_a_busy_branch() {
-        let notify = Arc::new(tokio::sync::Notify::new());
-        let notified = std::pin::pin!(notify.notified());
-        let mut quiet = Quiet::new(notified);
-        let mut ticks = 0;
-        let sender = notify.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            sender.notify_waiters();
-        });
-        loop {
-            tokio::select! {
-                biased;
-                () = tokio::task::yield_now() => ticks += 1,
-                () = &mut quiet => break,
+    /// Pending until `open`, counting its polls and keeping the last waker.
+    #[derive(Default)]
+    struct Gate {
+        polls: usize,
+        open: bool,
+        waker: Option<Waker>,
+    }
+
+    struct GateFuture(Arc<Mutex<Gate>>);
+
+    impl Future for GateFuture {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let mut gate = self.0.lock().unwrap();
+            gate.polls += 1;
+            gate.waker = Some(cx.waker().clone());
+            if gate.open {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
         }
-        assert!(ticks > 0);
+    }
+
+    #[test]
+    fn other_wakes_of_the_task_do_not_poll_it_and_its_own_wake_does() {
+        let gate = Arc::new(Mutex::new(Gate::default()));
+        let mut quiet = Quiet::new(GateFuture(gate.clone()));
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..5 {
+            assert!(Pin::new(&mut quiet).poll(&mut cx).is_pending());
+        }
+        assert_eq!(
+            gate.lock().unwrap().polls,
+            1,
+            "polled only on the first look"
+        );
+        let own = gate.lock().unwrap().waker.clone().unwrap();
+        own.wake_by_ref();
+        assert!(Pin::new(&mut quiet).poll(&mut cx).is_pending());
+        assert_eq!(gate.lock().unwrap().polls, 2, "its own wake polls it once");
+        gate.lock().unwrap().open = true;
+        assert!(
+            Pin::new(&mut quiet).poll(&mut cx).is_pending(),
+            "not woken: not looked at"
+        );
+        quiet.rouse();
+        assert!(
+            Pin::new(&mut quiet).poll(&mut cx).is_ready(),
+            "roused: looked at"
+        );
     }
 }

@@ -261,22 +261,23 @@ async fn to_members(
             return error_response(failed, html);
         };
         tried.add(in_flight.index);
+        let deadline = Instant::now() + upstream.timeout;
         let answer = if client_upgrade.is_some() {
             // Boxed like a new connection: rare, and most of this future's size.
             let sent = Box::pin(attempt_upgrade(upstream, &in_flight, &outgoing));
-            tokio::time::timeout(upstream.timeout, sent)
+            tokio::time::timeout_at(deadline, sent)
                 .await
-                .map(|r| r.map(|response| (response, None)))
+                .unwrap_or(Err(Failure::TimedOut))
+                .map(|response| (response, None))
         } else {
             // Timed by the connection's own timer (`Conn::exchange`).
-            let deadline = Instant::now() + upstream.timeout;
-            Ok(attempt(upstream, &in_flight, &outgoing, deadline)
+            attempt(upstream, &in_flight, &outgoing, deadline)
                 .await
-                .map(|(response, conn)| (response, Some(conn))))
+                .map(|(response, conn)| (response, Some(conn)))
         };
         let (mut response, conn) = match answer {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(failure)) => {
+            Ok(answer) => answer,
+            Err(failure) => {
                 let again = outgoing.replayable && outgoing.unread();
                 match failure {
                     Failure::Connect { timed_out } => {
@@ -298,10 +299,6 @@ async fn to_members(
                     _ => failed = StatusCode::BAD_GATEWAY,
                 }
                 return error_response(failed, html);
-            }
-            Err(_) => {
-                upstream.balancer.rest(in_flight.index);
-                return error_response(StatusCode::GATEWAY_TIMEOUT, html);
             }
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {

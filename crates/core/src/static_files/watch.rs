@@ -3,8 +3,9 @@
 //! root down to each cached file. Before a request looks in the cache it takes
 //! the notices queued so far: a FIONREAD look, and a read only when there are
 //! some. The kernel queues a notice while the change is made, so a change made
-//! before the request was sent is always seen. Watches follow directories, not paths: a renamed or
-//! removed directory on the way (or the root itself) drops every cached entry.
+//! before the request was sent is always seen. Watches follow directories, not
+//! paths: a renamed or removed directory on the way (or the root itself) drops
+//! every cached entry.
 //! Misses are kept too, while nothing changes in the directories watched for them.
 //!
 //! Only local filesystems are watched, where every change goes through this
