@@ -1,9 +1,10 @@
 //! Change notices for cached files, so that a cached file is known current
 //! without a stat per request: inotify watches on the directories from the
 //! root down to each cached file. Before a request looks in the cache it takes
-//! the notices queued so far: a FIONREAD look, and a read only when there are
-//! some. The kernel queues a notice while the change is made, so a change made
-//! before the request was sent is always seen. Watches follow directories, not
+//! the notices queued so far: a look at an epoll set that holds only the
+//! inotify descriptor, and a read only when that says notices wait. The kernel
+//! queues a notice, and marks the set ready, while the change is made, so a
+//! change made before the request was sent is always seen. Watches follow directories, not
 //! paths: a renamed or removed directory on the way (or the root itself) drops
 //! every cached entry.
 //! Misses are kept too, while nothing changes in the directories watched for them.
@@ -32,7 +33,7 @@ pub enum Change {
 #[cfg(target_os = "linux")]
 mod linux {
     use std::ffi::CString;
-    use std::os::fd::{AsRawFd, RawFd};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
     use std::sync::Mutex;
@@ -62,8 +63,9 @@ mod linux {
         .union(EventMask::Q_OVERFLOW);
 
     pub struct Watcher {
-        /// The inotify descriptor (`inner` owns it), for a look at what is queued without the lock.
-        fd: RawFd,
+        /// An epoll set of the inotify descriptor alone: ready while notices
+        /// are queued, looked at without the lock.
+        queue: OwnedFd,
         inner: Mutex<Inner>,
     }
 
@@ -78,8 +80,9 @@ mod linux {
         /// None where inotify is unavailable (its instances per user ran out, say).
         pub fn new() -> Option<Watcher> {
             let inotify = Inotify::init().ok()?;
+            let queue = readiness_of(inotify.as_raw_fd())?;
             Some(Watcher {
-                fd: inotify.as_raw_fd(),
+                queue,
                 inner: Mutex::new(Inner {
                     inotify,
                     dirs: FxHashMap::default(),
@@ -120,15 +123,16 @@ mod linux {
             }
         }
 
-        /// Bytes of notices queued: FIONREAD counts them under the queue's lock
-        /// and nothing more, where an empty read also joins and leaves the
-        /// queue's wait list, and costs twice as much. (On error: some, so that
-        /// the read finds out.)
+        /// Notices are queued. A zero-timeout `epoll_wait` on a set whose
+        /// readiness the kernel keeps as notices come costs about what the
+        /// cheapest system call does (120 ns here, where FIONREAD's locks and
+        /// security hooks take 190, and an empty read more). (On error: some,
+        /// so that the read finds out.)
         fn queued(&self) -> bool {
-            let mut bytes: libc::c_int = 0;
-            // SAFETY: `fd` is open while `self` is (`inner` owns it); FIONREAD writes one int.
-            let failed = unsafe { libc::ioctl(self.fd, libc::FIONREAD, &mut bytes) } != 0;
-            failed || bytes > 0
+            let mut event = libc::epoll_event { events: 0, u64: 0 };
+            // SAFETY: `queue` is an open epoll descriptor; one event is written at most.
+            let ready = unsafe { libc::epoll_wait(self.queue.as_raw_fd(), &mut event, 1, 0) };
+            ready != 0
         }
 
         /// Hand each notice queued so far to `stale`.
@@ -172,6 +176,24 @@ mod linux {
                 }
             }
         }
+    }
+
+    /// An epoll set holding `fd` alone, level-triggered: ready while `fd` has something to read.
+    fn readiness_of(fd: RawFd) -> Option<OwnedFd> {
+        // SAFETY: plain system calls; the new descriptor is owned at once.
+        let queue = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if queue < 0 {
+            return None;
+        }
+        let queue = unsafe { OwnedFd::from_raw_fd(queue) };
+        let mut interest = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: 0,
+        };
+        // SAFETY: both descriptors are open; `interest` is read by the call.
+        let added =
+            unsafe { libc::epoll_ctl(queue.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut interest) };
+        (added == 0).then_some(queue)
     }
 
     /// Filesystems whose every change this kernel makes, and so reports.
