@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-use crate::access_log::logged;
+use crate::coarse_clock;
 use crate::config::Config;
 use crate::incoming::Incoming;
 use crate::quiet::Quiet;
@@ -34,9 +34,8 @@ pub struct Http1State {
     upgraded: Mutex<Option<Accepted>>,
     /// Exchanges whose response has not ended: the keep-alive clock stops meanwhile.
     busy: AtomicUsize,
-    /// When the last exchange ended, in ms since `opened`.
+    /// When the last exchange ended (or the connection opened), on `coarse_clock`.
     idle_from_ms: AtomicU64,
-    opened: Instant,
 }
 
 impl Http1State {
@@ -45,8 +44,7 @@ impl Http1State {
             draining: AtomicBool::new(false),
             upgraded: Mutex::new(None),
             busy: AtomicUsize::new(0),
-            idle_from_ms: AtomicU64::new(0),
-            opened: Instant::now(),
+            idle_from_ms: AtomicU64::new(coarse_clock::now_ms()),
         }
     }
 
@@ -64,12 +62,12 @@ impl Http1State {
         let due = if self.busy.load(Ordering::Relaxed) > 0 {
             now + keep_alive
         } else {
-            let idle_from = Duration::from_millis(self.idle_from_ms.load(Ordering::Relaxed));
-            let due = self.opened + idle_from + keep_alive;
-            if due <= now {
+            let idle_from = self.idle_from_ms.load(Ordering::Relaxed);
+            let idle = Duration::from_millis(coarse_clock::now_ms().saturating_sub(idle_from));
+            if idle >= keep_alive {
                 return true;
             }
-            due
+            now + (keep_alive - idle)
         };
         timer.get_mut().as_mut().reset(due);
         timer.rouse();
@@ -94,10 +92,10 @@ impl std::ops::Deref for Busy {
 impl Drop for Busy {
     fn drop(&mut self) {
         let state = &self.0;
-        let ended = state.opened.elapsed().as_millis();
+        // Idle time is kept to a few ms: the coarse clock, read per exchange for a few ns.
         state
             .idle_from_ms
-            .store(u64::try_from(ended).unwrap_or(u64::MAX), Ordering::Relaxed);
+            .store(coarse_clock::now_ms(), Ordering::Relaxed);
         state.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -214,7 +212,7 @@ pub async fn serve(
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            Ok::<_, Infallible>(logged(response, entry, Some(busy)))
+            Ok::<_, Infallible>(service::finish(response, entry, Some(busy)))
         }
     });
     let conn = shared

@@ -16,7 +16,6 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Version};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use crate::access_log::logged;
 use crate::config::Config;
 use crate::connection::ShutdownSignal;
 use crate::h2_response;
@@ -165,7 +164,7 @@ async fn answer(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
     while let Ok(path) = push_paths.try_recv() {
         promise(&mut respond, &base, &mut pushed, path, &context);
     }
-    let response = logged(response, entry, None);
+    let response = service::finish(response, entry, None);
     h2_response::send(response, head_only, |head, end| {
         respond.send_response(head, end)
     })
@@ -204,7 +203,7 @@ async fn answer_pushed(
     let shared = &context.shared;
     let entry = shared.log_entry(&request, &context.peer, true);
     let response = service::handle(shared, &context.peer, request).await;
-    let response = logged(response, entry, None);
+    let response = service::finish(response, entry, None);
     h2_response::send(response, false, |head, end| send.send_response(head, end)).await;
 }
 

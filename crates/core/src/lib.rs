@@ -4,6 +4,7 @@
 pub mod access_log;
 pub mod body;
 pub mod bridge;
+pub mod coarse_clock;
 pub mod config;
 pub mod connection;
 pub mod dispatch;

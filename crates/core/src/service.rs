@@ -10,14 +10,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::future::{Either, FutureExt};
+use futures_util::future::Either;
 use http::request::Parts;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
-use crate::access_log::{AccessLog, Entry};
+use crate::access_log::{logged, AccessLog, Entry, LoggedBody};
 use crate::body::ResponseBody;
 use crate::bridge::Bridge;
 use crate::config::Config;
+use crate::connection::Busy;
 use crate::dispatch;
 use crate::error_page::{error_response, wants_html};
 use crate::incoming::Incoming;
@@ -52,20 +53,29 @@ pub fn handle(
     peer: &Bytes,
     req: Request<Incoming>,
 ) -> impl Future<Output = Response<ResponseBody>> + Send + 'static {
-    let answer = match shared.router.route(req.uri().path()) {
+    match shared.router.route(req.uri().path()) {
         Some(group) => Either::Left(to_group(shared, peer, group, req)),
         None => Either::Right(ready(error_response(
             StatusCode::NOT_FOUND,
             wants_html(req.headers()),
         ))),
-    };
-    answer.map(|mut response| {
-        response
-            .headers_mut()
-            .entry(header::SERVER)
-            .or_insert(HeaderValue::from_static(crate::SERVER_NAME));
-        response
-    })
+    }
+}
+
+/// The answer as it goes out: the headers every response carries, and its
+/// access record (`entry`) handed to the body. `busy`: an HTTP/1.1
+/// connection's mark, held until the response ends.
+pub fn finish(
+    mut response: Response<ResponseBody>,
+    entry: Option<Box<Entry>>,
+    busy: Option<Busy>,
+) -> Response<LoggedBody> {
+    // Here rather than in a map over `handle`'s future: no move of the response through one more layer.
+    response
+        .headers_mut()
+        .entry(header::SERVER)
+        .or_insert(HeaderValue::from_static(crate::SERVER_NAME));
+    logged(response, entry, busy)
 }
 
 fn to_group(

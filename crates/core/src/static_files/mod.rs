@@ -375,12 +375,25 @@ fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<&HeaderValue>) -> 
         Some(Encoding::Gzip) => Some("gzip"),
         None => None,
     };
-    let etag_value = entry.etag_for(coding_name);
-    let etag = etag_value.to_str().unwrap_or_default();
+    let etag = entry.etag_for(coding_name);
+    let modified = entry.stamp.modified;
+    let precondition = conditional::evaluate(&parts.method, headers, &etag, modified);
+    if let Precondition::Failed = precondition {
+        return Answer::Now(error_response(
+            StatusCode::PRECONDITION_FAILED,
+            wants_html(headers),
+        ));
+    }
+    let ranges =
+        if ranges != Ranges::Whole && !conditional::if_range_holds(headers, &etag, modified) {
+            Ranges::Whole
+        } else {
+            ranges
+        };
 
     let mut response = Response::new(ResponseBody::empty());
     let out = response.headers_mut();
-    out.insert(header::ETAG, etag_value.clone());
+    out.insert(header::ETAG, etag);
     out.insert(header::LAST_MODIFIED, entry.last_modified.clone());
     if let Some(cache_control) = max_age {
         out.insert(header::CACHE_CONTROL, cache_control.clone());
@@ -388,27 +401,10 @@ fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<&HeaderValue>) -> 
     if entry.compressible {
         out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
-
-    match conditional::evaluate(&parts.method, headers, etag, entry.stamp.modified) {
-        Precondition::Proceed => {}
-        Precondition::NotModified => {
-            *response.status_mut() = StatusCode::NOT_MODIFIED;
-            return Answer::Now(response);
-        }
-        Precondition::Failed => {
-            return Answer::Now(error_response(
-                StatusCode::PRECONDITION_FAILED,
-                wants_html(headers),
-            ))
-        }
+    if let Precondition::NotModified = precondition {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        return Answer::Now(response);
     }
-    let ranges = if ranges != Ranges::Whole
-        && !conditional::if_range_holds(headers, etag, entry.stamp.modified)
-    {
-        Ranges::Whole
-    } else {
-        ranges
-    };
 
     response
         .headers_mut()
