@@ -326,9 +326,9 @@ fn first_hop(value: &[u8]) -> &[u8] {
 }
 
 /// Stamp the transaction id and hand the record to the body, which emits it when
-/// the transfer ends.
+/// the transfer ends (every response comes here through `service::finish`).
 /// `busy`: an HTTP/1.1 connection's mark, held until the response ends.
-pub fn logged(
+pub(crate) fn logged(
     mut response: Response<ResponseBody>,
     entry: Option<Box<Entry>>,
     busy: Option<Busy>,

@@ -4,9 +4,9 @@
 //! the notices queued so far: a look at an epoll set that holds only the
 //! inotify descriptor, and a read only when that says notices wait. The kernel
 //! queues a notice, and marks the set ready, while the change is made, so a
-//! change made before the request was sent is always seen. Watches follow directories, not
-//! paths: a renamed or removed directory on the way (or the root itself) drops
-//! every cached entry.
+//! change made before the request was sent is always seen. Watches follow
+//! directories, not paths: a renamed or removed directory on the way (or the
+//! root itself) drops every cached entry.
 //! Misses are kept too, while nothing changes in the directories watched for them.
 //!
 //! Only local filesystems are watched, where every change goes through this
