@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { execFileSync } from 'node:child_process'
 import { FORMATS, LINES } from '../ts/logging/formats.js'
-import { compileLine, dashed, field, interpretLine, json, quoted, type LineFormat, type Piece } from '../ts/logging/line-compiler.js'
+import { compileLines, dashed, field, interpretLines, json, quoted, type LinesFormat, type Piece } from '../ts/logging/line-compiler.js'
 import { LineWriter } from '../ts/logging/line-writer.js'
 import { ACCESS_FIELDS, encodeRecord, Field, RecordReader } from '../ts/logging/record.js'
 
@@ -17,35 +17,36 @@ import { ACCESS_FIELDS, encodeRecord, Field, RecordReader } from '../ts/logging/
 const FOLLOWERS = ['', 'plain-bytes', '"\\\x01"\\\x1f']
 
 /** A record whose user agent is `value` (latin1: one character per byte), then `after`. */
-function reader(value: string, after: string): RecordReader {
+function record(value: string, after: string): Buffer {
   const fields = new Array<string>(ACCESS_FIELDS).fill('')
   fields[Field.userAgent] = value
   fields[Field.transferMs] = after
-  const r = new RecordReader()
-  r.reset(encodeRecord(fields))
-  assert.ok(r.next())
-  return r
+  return encodeRecord(fields)
+}
+
+const viewOf = (bytes: Uint8Array): DataView => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+/** The lines `lines` writes for the records in `bytes`, into a writer that grows when asked for room. */
+function linesOf(bytes: Uint8Array, lines: LinesFormat, size?: number): string {
+  const out = new LineWriter(size)
+  lines(bytes, viewOf(bytes), 0, bytes.length, out, (n) => out.reserve(n))
+  return out.buffer.toString('latin1', 0, out.used)
 }
 
 /** What `line` gives for a record whose user agent is `value`: the same whatever follows it. */
-function written(value: string, line: LineFormat): string {
-  const texts = FOLLOWERS.map((after) => {
-    const out = new LineWriter()
-    out.reserve(6 * value.length + 16)
-    line(reader(value, after), out)
-    return out.buffer.toString('latin1', 0, out.used)
-  })
+function written(value: string, lines: LinesFormat): string {
+  const texts = FOLLOWERS.map((after) => linesOf(record(value, after), lines))
   for (const text of texts) assert.equal(text, texts[0], `${JSON.stringify(value)} followed by other bytes`)
   return texts[0]!
 }
 
 /** A line of one piece, made both ways: compiled to code, and by the writer's methods. */
-function bothWays(piece: Piece): Array<[string, LineFormat]> {
-  const compiled = compileLine([piece])
-  assert.equal(compiled.name, 'line', 'made as code')
+function bothWays(piece: Piece): Array<[string, LinesFormat]> {
+  const compiled = compileLines([piece])
+  assert.equal(compiled.name, 'lines', 'made as code')
   return [
     ['compiled', compiled],
-    ['interpreted', interpretLine([piece])],
+    ['interpreted', interpretLines([piece])],
   ]
 }
 
@@ -110,15 +111,7 @@ describe('request log formatting', () => {
       fields[Field.worker] = 'W1'
       const lines: Record<string, string> = {}
       for (const [name, pieces] of Object.entries(LINES)) {
-        const made = [FORMATS[name as keyof typeof FORMATS], interpretLine(pieces)].map((line) => {
-          const r = new RecordReader()
-          r.reset(encodeRecord(fields))
-          assert.ok(r.next())
-          const out = new LineWriter()
-          out.reserve(4096)
-          line(r, out)
-          return out.buffer.toString('latin1', 0, out.used)
-        })
+        const made = [FORMATS[name as keyof typeof FORMATS], interpretLines(pieces)].map((lines) => linesOf(encodeRecord(fields), lines))
         assert.equal(made[0], made[1], `${name}: ${JSON.stringify(fields)}`)
         lines[name] = made[0]!
       }
@@ -146,13 +139,10 @@ describe('request log formatting', () => {
     const script = `
       import { FORMATS } from './ts/logging/formats.ts'
       import { LineWriter } from './ts/logging/line-writer.ts'
-      import { encodeRecord, RecordReader } from './ts/logging/record.ts'
-      const r = new RecordReader()
-      r.reset(encodeRecord(['1700000000000', '::1', 'h', 'GET', '/a"b', '1.1', '', 'g', '7', '', '', '', 'ua', '', 'W0', '200', '5', '1', '2', '3']))
-      r.next()
+      import { encodeRecord } from './ts/logging/record.ts'
+      const bytes = encodeRecord(['1700000000000', '::1', 'h', 'GET', '/a"b', '1.1', '', 'g', '7', '', '', '', 'ua', '', 'W0', '200', '5', '1', '2', '3'])
       const out = new LineWriter()
-      out.reserve(4096)
-      FORMATS.json(r, out)
+      FORMATS.json(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 0, bytes.length, out, (n) => out.reserve(n))
       process.stdout.write(FORMATS.json.name + ' ' + out.buffer.toString('latin1', 0, out.used))
     `
     // Each process has its own pid in the line.
@@ -160,8 +150,8 @@ describe('request log formatting', () => {
       execFileSync(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' }).replace(/"pid":\d+/, '"pid":0')
     const compiled = run([])
     const interpreted = run(['--disallow-code-generation-from-strings'])
-    assert.match(compiled, /^line \{/)
-    assert.doesNotMatch(interpreted, /^line /)
+    assert.match(compiled, /^lines \{/)
+    assert.doesNotMatch(interpreted, /^lines /)
     assert.equal(interpreted.slice(interpreted.indexOf(' ')), compiled.slice(compiled.indexOf(' ')))
   })
 
@@ -193,10 +183,31 @@ describe('request log formatting', () => {
     assert.equal(r.view, view)
   })
 
-  test('a record cut short is reported, not read past its end', () => {
-    const whole = encodeRecord(new Array<string>(ACCESS_FIELDS).fill('x'))
-    const r = new RecordReader()
-    r.reset(whole.subarray(0, whole.length - 1))
-    assert.throws(() => r.next(), /corrupt access record/)
+  test('a batch is written line after line, asking for room as it fills; a record cut short is reported, not read past its end', () => {
+    const agents = Array.from({ length: 50 }, (_, i) => `agent ${i} ${'x'.repeat(i * 7)}`)
+    const batch = Buffer.concat(agents.map((agent) => record(agent, String(agent.length))))
+    for (const [name, lines] of [['compiled', FORMATS.skitai], ['interpreted', interpretLines(LINES.skitai)]] as const) {
+      const rooms: number[] = []
+      const out = new LineWriter(64)
+      lines(batch, viewOf(batch), 0, batch.length, out, (n) => {
+        rooms.push(n)
+        out.reserve(n)
+      })
+      const written = out.buffer.toString('latin1', 0, out.used).split('\n')
+      assert.equal(written.pop(), '', name)
+      assert.deepEqual(
+        written.map((line) => line.split('"')[1]),
+        agents,
+        `${name}: every line, in order`,
+      )
+      assert.ok(rooms.length > 0, `${name}: a small writer is asked to grow`)
+      // Only the records before `end`, though the bytes after it may be read.
+      const first = record(agents[0]!, '1').length
+      const out1 = new LineWriter()
+      lines(batch, viewOf(batch), 0, first, out1, (n) => out1.reserve(n))
+      assert.equal(out1.buffer.toString('latin1', 0, out1.used).split('"')[1], agents[0], name)
+      assert.equal(out1.buffer.toString('latin1', 0, out1.used).split('\n').length, 2, `${name}: one line`)
+      assert.throws(() => linesOf(batch.subarray(0, batch.length - 1), lines), /corrupt access record/, name)
+    }
   })
 })

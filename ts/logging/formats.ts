@@ -1,11 +1,11 @@
 import { hostname } from 'node:os'
-import { compileLine, dashed, field, json, members, perSecond, quoted, sum, type LineFormat, type Piece } from './line-compiler.js'
+import { compileLines, dashed, field, json, members, perSecond, quoted, sum, type LinesFormat, type Piece } from './line-compiler.js'
 import { Text } from './line-writer.js'
 import { Field as F } from './record.js'
 
 export type AccessLogFormat = 'skitai' | 'combined' | 'json'
 
-export type { LineFormat }
+export type { LinesFormat }
 
 const pad = (n: number, width = 2): string => String(n).padStart(width, '0')
 
@@ -109,11 +109,9 @@ export const LINES: Record<AccessLogFormat, readonly Piece[]> = {
   json: jsonLine,
 }
 
-export const FORMATS: Record<AccessLogFormat, LineFormat> = {
-  skitai: compileLine(skitaiLine),
-  combined: compileLine(combinedLine),
-  json: compileLine(jsonLine),
+export const FORMATS: Record<AccessLogFormat, LinesFormat> = {
+  skitai: compileLines(skitaiLine),
+  combined: compileLines(combinedLine),
+  json: compileLines(jsonLine),
 }
 
-/** The longest constant text a format adds to a line (the JSON one's, with a hostname of up to 255 bytes each escaped to 6), with room for colours. */
-export const LINE_TEXT_MAX = 2048

@@ -48,16 +48,16 @@ export class RecordReader {
   private at = 0
   private end = 0
 
-  /** Read the records in bytes[0, length); the bytes after them may be read in whole words too. */
-  reset(bytes: Uint8Array, length = bytes.length): void {
+  /** Read the records in bytes[at, length); the bytes after them may be read in whole words too. `view`: one of `bytes`, when the caller has it. */
+  reset(bytes: Uint8Array, length = bytes.length, at = 0, view?: DataView): void {
     // The native engine hands over the same Buffer batch after batch.
     if (bytes !== this.bytes) {
       this.bytes = bytes
-      this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      this.view = view ?? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     }
     this.end = length
     this.wordEnd = bytes.length - 3
-    this.at = 0
+    this.at = at
   }
 
   /** Moves to the next record; false when there is none left. */
@@ -66,19 +66,20 @@ export class RecordReader {
     const end = this.end
     if (at >= end) return false
     let start = at + ACCESS_TABLE
-    if (start > end) throw this.corrupt()
+    if (start > end) throw RecordReader.corrupt(at, end)
     for (let i = 0; i < ACCESS_FIELDS; i++) {
       this.starts[i] = start
       start += this.view.getUint32(at + 4 * i, true)
     }
-    if (start > end) throw this.corrupt()
+    if (start > end) throw RecordReader.corrupt(at, end)
     this.starts[ACCESS_FIELDS] = start
     this.at = start
     return true
   }
 
-  private corrupt(): Error {
-    return new Error(`skitai: corrupt access record at byte ${this.at} of ${this.end}`)
+  /** A record that runs past the end of its batch. */
+  static corrupt(at: number, end: number): Error {
+    return new Error(`skitai: corrupt access record at byte ${at} of ${end}`)
   }
 
   /** The current record's length in bytes. */

@@ -1,9 +1,10 @@
 import { join } from 'node:path'
 import { logDir } from '../process/paths.js'
 import { byteDestination, type ByteDestination } from './byte-destination.js'
-import { FORMATS, LINE_TEXT_MAX, type AccessLogFormat, type LineFormat } from './formats.js'
+import { FORMATS, type AccessLogFormat, type LinesFormat } from './formats.js'
 import { Text } from './line-writer.js'
-import { Field, RecordReader } from './record.js'
+import { lineRoom } from './line-compiler.js'
+import { ACCESS_FIELDS, ACCESS_TABLE, Field, RecordReader } from './record.js'
 
 export interface RequestLogSettings {
   format: AccessLogFormat
@@ -28,13 +29,16 @@ const RESET = new Text('\x1b[0m\n')
 /** Formats access records and writes them: to request.log, or stdout (coloured on a terminal). */
 export class RequestLog {
   private readonly out: ByteDestination
-  private readonly line: LineFormat
+  private readonly lines: LinesFormat
+  /** Asks the destination for room in its block. */
+  private readonly room: (n: number) => void
   private readonly reader = new RecordReader()
   private closed = false
 
   constructor(readonly settings: RequestLogSettings) {
     this.out = byteDestination(settings.directory ? join(settings.directory, 'request.log') : 1)
-    this.line = FORMATS[settings.format]
+    this.lines = FORMATS[settings.format]
+    this.room = (n) => this.out.reserve(n)
   }
 
   /** The server closed: every line is written when this resolves. */
@@ -46,23 +50,30 @@ export class RequestLog {
   /** Every record in the first `length` bytes of `records` (record.ts gives their layout), as one line each. */
   write(records: Uint8Array, length = records.length): void {
     if (this.closed) return
-    const { reader, line, out } = this
-    const writer = out.lines
-    const colours = out.isTTY
+    const { reader, lines, out, room } = this
     reader.reset(records, length)
+    if (out.isTTY) this.coloured(reader)
+    else lines(records, reader.view, 0, length, out.lines, room)
+    out.written()
+  }
+
+  /** On a terminal, each line coloured by its status class. */
+  private coloured(reader: RecordReader): void {
+    const { lines, room } = this
+    const writer = this.out.lines
     while (reader.next()) {
-      // A field grows at most sixfold (a control byte escaped as JSON's \u00XX).
-      out.reserve(LINE_TEXT_MAX + 6 * reader.size())
-      const colour = colours ? COLOURS[Math.floor(reader.number(Field.status) / 100)] : undefined
+      const from = reader.starts[0]! - ACCESS_TABLE
+      const to = reader.starts[ACCESS_FIELDS]!
+      const colour = COLOURS[Math.floor(reader.number(Field.status) / 100)]
       if (colour === undefined) {
-        line(reader, writer)
+        lines(reader.bytes, reader.view, from, to, writer, room)
         continue
       }
+      room(lineRoom(to - from))
       writer.text(colour)
-      line(reader, writer)
+      lines(reader.bytes, reader.view, from, to, writer, room)
       writer.used-- // the line's '\n' comes after the reset
       writer.text(RESET)
     }
-    out.written()
   }
 }
