@@ -10,13 +10,15 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildPackage, cpuSeconds, median, need, start, stopAll, writeReport, wrk, wrkAlongside, type Peer, type WrkResult } from './lib.js'
+import { buildPackage, cpuSeconds, median, need, start, stopAll, warmPageCache, warmUpLine, writeReport, wrk, wrkAlongside, type Peer, type WrkResult } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50)
 /** Rounds of all three servers loaded at once. */
 const TOGETHER = Number(process.env.TOGETHER ?? 5)
+/** MiB of memory touched for the page cache first (more than the logs will take). */
+const WARM_MIB = Number(process.env.WARM_MIB ?? 4096)
 
 type Run = { peer: string; round: number; rps: number; cpuUs: number }
 
@@ -62,6 +64,8 @@ async function main(): Promise<void> {
   need('wrk', 'apt-get install -y wrk')
   need('taskset', 'apt-get install -y util-linux')
   buildPackage()
+  const warm = warmPageCache(WARM_MIB)
+  console.log(warmUpLine(warm))
   const dirs = { skitai: mkdtempSync(join(tmpdir(), 'bench-log-')), json: mkdtempSync(join(tmpdir(), 'bench-log-')) }
   const peers: Peer[] = [
     { name: OFF, script: 'skitai.mjs', env: { ENGINE: 'native' }, port: 18301 },
@@ -102,12 +106,14 @@ async function main(): Promise<void> {
     [
       `# The cost of the request log (${new Date().toISOString().slice(0, 10)})`,
       '',
-      `Command: \`ROUNDS=${ROUNDS} TOGETHER=${TOGETHER} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS} npm run bench:logging\``,
+      `Command: \`ROUNDS=${ROUNDS} TOGETHER=${TOGETHER} DURATION=${DURATION} CONNECTIONS=${CONNECTIONS} WARM_MIB=${WARM_MIB} npm run bench:logging\``,
       '',
       'bench/servers/skitai.mjs (native engine, one engine thread) with `accessLog` off, `skitai` and `json`',
       `to \`request.log\` (file logging). Servers on CPU 0, wrk on CPU 1 (\`wrk -t1 -c${CONNECTIONS}\`), keep-alive.`,
       'CPU µs/request: the server process\'s user + system time (all its threads, /proc/<pid>/stat) over the requests',
       `wrk completed. Log files written: skitai ${(sizes.skitai / 1048576).toFixed(0)} MiB, json ${(sizes.json / 1048576).toFixed(0)} MiB.`,
+      '',
+      warmUpLine(warm),
     ],
     [
       `## One server at a time (${ROUNDS} rounds, order rotated each round)`,

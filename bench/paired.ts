@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildPackage, cpuSeconds, here, median, need, start, stopAll, writeReport, wrkAlongside, type Peer } from './lib.js'
+import { buildPackage, cpuSeconds, here, median, need, start, stopAll, warmPageCache, warmUpLine, writeReport, wrkAlongside, type Peer } from './lib.js'
 
 const BASE = process.env.BASE ?? 'HEAD'
 const CONTROL = process.env.CONTROL === '1'
@@ -61,6 +61,8 @@ async function main(): Promise<void> {
   need('taskset', 'apt-get install -y util-linux')
   buildPackage()
   const baseScript = CONTROL ? join(here, 'servers', 'skitai.mjs') : baseBuild()
+  // Both write logs: their pages come from memory already used (see warmPageCache).
+  const warm = ACCESS_LOG === '' ? undefined : warmPageCache(Number(process.env.WARM_MIB ?? 2048))
   const logDirs: string[] = []
   const env = (): Record<string, string> => {
     const www: Record<string, string> = WWW ? { WWW } : {}
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
       `as of ${CONTROL ? 'the working tree, twice' : `\`${BASE}\` and as of the working tree`}, ${BASE_NATIVE ? 'the base on an earlier build of the addon' : 'on the same addon'}; both on CPU 0 and loaded at the same`,
       `time by a \`wrk -t1 -c${CONNECTIONS}\` each on CPU 1. CPU µs/request: the server's user + system time (all its threads) over the`,
       'requests its wrk completed. A negative difference: the working tree costs less.',
+      ...(warm ? ['', warmUpLine(warm)] : []),
     ],
     [table],
     runs,
