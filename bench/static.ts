@@ -8,9 +8,15 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildPackage, cpuSeconds, here, hyperFloor, median, need, nginxConfig, servingPid, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
+import { buildPackage, cpuSeconds, here, hyperFloor, median, need, nginxConfig, servingPid, start, stopAll, writeReport, wrk, wrkAlongside, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
+/** Rounds with skitai native, nginx and hyper alone loaded at the same time. */
+const TOGETHER = Number(process.env.TOGETHER ?? 6)
+/** The servers loaded at once: what CPU per request compares on a machine whose speed drifts. */
+const AT_ONCE = ['skitai native', 'nginx', 'hyper alone']
+/** The files loaded at once: with three servers on one core, a 4 MiB download can outlast wrk's 2 s timeout. */
+const AT_ONCE_FILES = ['1k.bin', '64k.bin']
 const DURATION = Number(process.env.DURATION ?? 10)
 const CONNECTIONS = 64
 const FILES = [
@@ -76,6 +82,7 @@ async function main(): Promise<void> {
     { name: 'hyper alone', command: [hyperFloor('floor-static')], env: { WWW: www }, port: 18105 },
   ]
   const runs: Array<{ peer: string; file: string; rps: number; p50: number; p99: number; mibps: number; cpuUs: number }> = []
+  const together: Array<{ peer: string; file: string; round: number; cpuUs: number }> = []
   let memory: Awaited<ReturnType<typeof memoryUnderLoad>> | undefined
   try {
     for (const peer of peers) await start(peer)
@@ -93,6 +100,21 @@ async function main(): Promise<void> {
             `round ${round + 1} ${f.name.padEnd(8)} ${peer.name.padEnd(16)} ${r.rps.toFixed(0).padStart(8)} req/s ${r.mibps.toFixed(0).padStart(6)} MiB/s ${cpuUs.toFixed(2).padStart(7)} µs CPU/request`,
           )
         }
+      }
+    }
+    for (let round = 0; round < TOGETHER; round++) {
+      for (const f of FILES.filter((f) => AT_ONCE_FILES.includes(f.name))) {
+        const loaded = peers.filter((p) => AT_ONCE.includes(p.name))
+        const results = await Promise.all(
+          loaded.map(async (peer) => {
+            const pid = servingPid(peer)
+            const before = cpuSeconds(pid)
+            const r = await wrkAlongside(`http://127.0.0.1:${peer.port}/${f.name}`, CONNECTIONS, DURATION)
+            return { peer: peer.name, file: f.name, round, cpuUs: ((cpuSeconds(pid) - before) * 1e6) / r.requests }
+          }),
+        )
+        together.push(...results)
+        console.log(`at once ${round + 1} ${f.name.padEnd(8)} ${results.map((r) => `${r.peer} ${r.cpuUs.toFixed(2)}`).join(', ')} µs CPU/request`)
       }
     }
     memory = await memoryUnderLoad(peers[0]!)
@@ -120,15 +142,27 @@ async function main(): Promise<void> {
     }
   }
   const table = rows.join('\n')
+  const atOnceRows = ['| file | server | CPU µs/request (median) | nginx / server by CPU (paired, median) | paired range |', '|---|---|---:|---:|---|']
+  for (const f of FILES.filter((f) => AT_ONCE_FILES.includes(f.name))) {
+    const nginxIn = (round: number): number => together.find((r) => r.file === f.name && r.round === round && r.peer === 'nginx')!.cpuUs
+    for (const name of AT_ONCE) {
+      const mine = together.filter((r) => r.file === f.name && r.peer === name)
+      const ratios = mine.map((r) => nginxIn(r.round) / r.cpuUs)
+      atOnceRows.push(
+        `| ${f.name} | ${name} | ${median(mine.map((r) => r.cpuUs)).toFixed(2)} | ${median(ratios).toFixed(2)}x | ${Math.min(...ratios).toFixed(2)} - ${Math.max(...ratios).toFixed(2)} |`,
+      )
+    }
+  }
+  const atOnceTable = atOnceRows.join('\n')
   const mem = memory!
   const memoryLine = `Memory of the native engine while 200 clients download 4m.bin for ${DURATION} s: RSS ${mem.before.toFixed(0)} MiB before, peak ${mem.peak.toFixed(0)} MiB, ${mem.after.toFixed(0)} MiB after (samples every 250 ms: ${mem.samples.map((m) => m.toFixed(0)).join(' ')}).`
-  console.log(`\n${table}\n\n${memoryLine}\n`)
+  console.log(`\n${table}\n\n${atOnceTable}\n\n${memoryLine}\n`)
   writeReport(
     'static-files',
     [
       `# Static files, side by side (${new Date().toISOString().slice(0, 10)})`,
       '',
-      `Command: \`ROUNDS=${ROUNDS} DURATION=${DURATION} npm run bench:static\``,
+      `Command: \`ROUNDS=${ROUNDS} TOGETHER=${TOGETHER} DURATION=${DURATION} npm run bench:static\``,
       '',
       `Each server pinned to CPU 0 (\`taskset -c 0\`), wrk pinned to CPU 1: \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency\`,`,
       `keep-alive, no Accept-Encoding, ${ROUNDS} rounds with the order rotated each round, medians shown.`,
@@ -140,8 +174,23 @@ async function main(): Promise<void> {
       'the same files from memory with the same headers, no file system, routing, conditionals or ranges: what the',
       'hyper stack itself costs, so that the rest of skitai native\'s CPU per request is its own.',
     ],
-    [table, '', memoryLine],
-    runs,
+    [
+      '## One server at a time',
+      '',
+      table,
+      '',
+      `## Loaded at the same time (${TOGETHER} rounds)`,
+      '',
+      `${AT_ONCE.join(', ')} on CPU 0, each loaded by its own \`wrk -t1 -c${CONNECTIONS} -d${DURATION}s\` on CPU 1 for the same seconds,`,
+      'so each sees the same machine: this VM\'s speed drifts between runs of a few seconds, which moves the ratios above',
+      'from one run to the next. Their req/s do not compare (each gets the share of CPU 0 the scheduler gives it); their',
+      'CPU per request does. Paired: nginx\'s CPU per request over the server\'s in the same round.',
+      '',
+      atOnceTable,
+      '',
+      memoryLine,
+    ],
+    [...runs.map((r) => ({ ...r, way: 'alone' })), ...together.map((r) => ({ ...r, way: 'at once' }))],
   )
 }
 
