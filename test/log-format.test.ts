@@ -4,6 +4,9 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { FORMATS, LINES } from '../ts/logging/formats.js'
 import { compileLines, dashed, field, interpretLines, json, quoted, type LinesFormat, type Piece } from '../ts/logging/line-compiler.js'
 import { LineWriter } from '../ts/logging/line-writer.js'
@@ -155,6 +158,36 @@ describe('request log formatting', () => {
     assert.equal(interpreted.slice(interpreted.indexOf(' ')), compiled.slice(compiled.indexOf(' ')))
   })
 
+  test('on a terminal each line is coloured by its status class, and the same line otherwise', () => {
+    const fields = (status: string): string[] => ['1700000000000', '::1', 'h', 'GET', `/s${status}`, '1.1', '', 'g', '7', '', '', '', 'ua', '', 'W0', status, '5', '1', '2', '3']
+    const statuses = ['200', '404', '101', '503']
+    // A script file of its own: the terminal's command line goes through a shell.
+    const dir = mkdtempSync(join(tmpdir(), 'skitai-tty-'))
+    const file = join(dir, 'coloured.mts')
+    writeFileSync(
+      file,
+      `import { RequestLog } from ${JSON.stringify(resolve('ts/logging/request-log.ts'))}
+      import { encodeRecord } from ${JSON.stringify(resolve('ts/logging/record.ts'))}
+      const log = new RequestLog({ format: 'skitai', off: [], worker: 'W0' })
+      log.write(Buffer.concat(${JSON.stringify(statuses.map(fields))}.map((f) => encodeRecord(f))))
+      await log.close()`,
+    )
+    // util-linux's script runs it under a terminal of its own (bsdutils is in every Debian).
+    let shown: string
+    try {
+      shown = execFileSync('script', ['-qec', `'${process.execPath}' --import tsx '${file}'`, '/dev/null'], { encoding: 'latin1' })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+    const plain = statuses.map((s) => linesOf(encodeRecord(fields(s)), FORMATS.skitai).slice(0, -1))
+    const colours: Record<string, string> = { '200': '\x1b[32m', '404': '\x1b[33m', '503': '\x1b[31m' }
+    // The terminal turns each '\n' into "\r\n".
+    assert.deepEqual(
+      shown.split('\r\n').filter((line) => line !== ''),
+      statuses.map((s, i) => (colours[s] ? `${colours[s]}${plain[i]}\x1b[0m` : plain[i])),
+    )
+  })
+
   test('numbers are written in decimal', () => {
     for (const n of [0, 7, 10, 99, 100, 12345, 1796192608605, Number.MAX_SAFE_INTEGER]) {
       const out = new LineWriter()
@@ -185,7 +218,8 @@ describe('request log formatting', () => {
 
   test('a batch is written line after line, asking for room as it fills; a record cut short is reported, not read past its end', () => {
     const agents = Array.from({ length: 50 }, (_, i) => `agent ${i} ${'x'.repeat(i * 7)}`)
-    const batch = Buffer.concat(agents.map((agent) => record(agent, String(agent.length))))
+    const records = agents.map((agent) => record(agent, String(agent.length)))
+    const batch = Buffer.concat(records)
     for (const [name, lines] of [['compiled', FORMATS.skitai], ['interpreted', interpretLines(LINES.skitai)]] as const) {
       const rooms: number[] = []
       const out = new LineWriter(64)
@@ -202,7 +236,7 @@ describe('request log formatting', () => {
       )
       assert.ok(rooms.length > 0, `${name}: a small writer is asked to grow`)
       // Only the records before `end`, though the bytes after it may be read.
-      const first = record(agents[0]!, '1').length
+      const first = records[0]!.length
       const out1 = new LineWriter()
       lines(batch, viewOf(batch), 0, first, out1, (n) => out1.reserve(n))
       assert.equal(out1.buffer.toString('latin1', 0, out1.used).split('"')[1], agents[0], name)

@@ -47,7 +47,7 @@ const start = (f: number): string => `s${f}`
 const table = (): string => {
   const starts = [`const s0 = at + ${ACCESS_TABLE}`]
   for (let f = 1; f <= ACCESS_FIELDS; f++) starts.push(`s${f} = s${f - 1} + from.getUint32(at + ${4 * (f - 1)}, true)`)
-  return `${starts.join(', ')}`
+  return starts.join(', ')
 }
 
 /**
