@@ -15,7 +15,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
@@ -24,6 +23,7 @@ use crate::config::Config;
 use crate::incoming::Incoming;
 use crate::quiet::Quiet;
 use crate::service::{self, Shared};
+use crate::socket::Socket;
 use crate::websocket::{self, Accepted};
 
 /// What the service tells its HTTP/1.1 connection.
@@ -144,7 +144,7 @@ enum Opening {
 /// Look at the first bytes without reading them. HTTP/1.1 is known at the first
 /// byte that differs from the HTTP/2 preface; a preface that comes in pieces is
 /// waited for until `wait` runs out.
-async fn opening(stream: &TcpStream, wait: Duration) -> Opening {
+async fn opening(stream: &Socket, wait: Duration) -> Opening {
     let deadline = tokio::time::Instant::now() + wait;
     let mut seen = [0u8; PREFACE.len()];
     loop {
@@ -174,7 +174,7 @@ async fn opening(stream: &TcpStream, wait: Duration) -> Opening {
 const PREFACE_PIECES_WAIT: Duration = Duration::from_millis(5);
 
 pub async fn serve(
-    stream: TcpStream,
+    stream: Socket,
     peer: SocketAddr,
     shared: Arc<Shared>,
     mut shutdown: ShutdownSignal,

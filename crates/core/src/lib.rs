@@ -23,6 +23,7 @@ pub mod sched;
 pub mod server;
 pub mod service;
 pub mod shared_state;
+pub mod socket;
 pub mod static_files;
 pub mod websocket;
 

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::{oneshot, watch, Notify};
 
@@ -17,6 +16,7 @@ use crate::config::{Config, Listen};
 use crate::connection::{self, Closing, ShutdownSignal};
 use crate::router::Router;
 use crate::service::Shared;
+use crate::socket::Listener;
 
 const BLOCKING_THREADS: usize = 8;
 
@@ -116,7 +116,7 @@ impl Tracker {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, signal: ShutdownSignal) {
+async fn accept_loop(listener: Listener, shared: Arc<Shared>, signal: ShutdownSignal) {
     let tracker = Arc::new(Tracker::default());
     let mut shutdown = signal.clone();
     let closing = async move {
@@ -188,7 +188,7 @@ impl Engine {
         }
         let listener = {
             let _entered = runtime.enter();
-            TcpListener::from_std(listener)?
+            Listener::new(listener)?
         };
         let upstreams = {
             let _entered = runtime.enter();

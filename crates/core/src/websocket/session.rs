@@ -11,7 +11,6 @@ use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
@@ -27,6 +26,7 @@ use super::{Accepted, Settings, Start};
 use crate::bridge::Bridge;
 use crate::connection::ShutdownSignal;
 use crate::record;
+use crate::socket::Socket as TcpSocket;
 
 type Socket = WebSocketStream<WireIo>;
 
@@ -113,13 +113,14 @@ pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
     let report = CloseReport { bridge, id };
     // The connection's own socket (what the connection served), so that JS can
     // write to it directly; bytes hyper read past the handshake go first.
-    let parts = match upgrade.await.map(|u| u.downcast::<TokioIo<TcpStream>>()) {
-        Ok(Ok(parts)) => Some(parts),
+    let parts = match upgrade.await.map(|u| u.downcast::<TokioIo<TcpSocket>>()) {
+        // Split in two by tokio's own stream: the session reads, JS writes.
+        Ok(Ok(parts)) => (parts.io.into_inner().into_tokio().ok()).map(|io| (io, parts.read_buf)),
         _ => None,
     };
     let (code, reason) = match parts {
-        Some(parts) => {
-            let (wire, read) = Wire::new(parts.io.into_inner(), wake, settings.deflate);
+        Some((io, read_buf)) => {
+            let (wire, read) = Wire::new(io, wake, settings.deflate);
             let read = if settings.deflate {
                 Reader::Inflating(Box::new(Inflating::new(read, settings.max_message)))
             } else {
@@ -134,7 +135,7 @@ pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
                     wire: wire.clone(),
                     read,
                 },
-                parts.read_buf.to_vec(),
+                read_buf.to_vec(),
                 Role::Server,
                 Some(config),
             )
