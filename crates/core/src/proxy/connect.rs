@@ -19,11 +19,12 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::config::UpstreamConfig;
+use crate::socket::Socket;
 
 /// A member's socket, plain or under TLS.
 pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Plain(Socket),
+    Tls(Box<TlsStream<Socket>>),
 }
 
 /// How members are reached: their TLS settings (none for HTTP) and how long a
@@ -104,6 +105,7 @@ impl Connector {
             .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
         let tcp = TcpStream::connect((host, port)).await?;
         tcp.set_nodelay(true)?;
+        let tcp = Socket::from_tokio(tcp)?;
         let Some(tls) = &self.tls else {
             return Ok(Stream::Plain(tcp));
         };
