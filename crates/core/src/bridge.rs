@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
@@ -109,6 +110,8 @@ struct Pending {
     push: Option<PushSender>,
     /// A WebSocket handshake: the socket, once a 101 is sent.
     upgrade: Option<OnUpgrade>,
+    /// When it was handed to JS, for `expire_requests`.
+    since: Instant,
 }
 
 impl Pending {
@@ -354,6 +357,7 @@ impl Bridge {
                 credit,
                 push,
                 upgrade,
+                since: Instant::now(),
             },
         );
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -371,19 +375,8 @@ impl Bridge {
         }
     }
 
-    /// The engine answered in JS's place (timeout, body too large).
-    pub fn preempt(&self, id: u64, status: StatusCode) -> bool {
-        let Some(entry) = self.remove(id) else {
-            return false;
-        };
-        if let Reply::Streaming(writer) = entry.reply {
-            writer.abort();
-        }
-        self.emit(|b| record::preempted(b, id, status.as_u16()));
-        true
-    }
-
-    /// Like `preempt`, but answers the waiting request with an error page itself.
+    /// The engine answers in JS's place with an error page (a timeout, a body
+    /// too large), and tells JS.
     pub fn preempt_with_error(&self, id: u64, status: StatusCode) {
         let Some(entry) = self.remove(id) else { return };
         match entry.reply {
@@ -393,6 +386,29 @@ impl Bridge {
             Reply::Streaming(writer) => writer.abort(),
         }
         self.emit(|b| record::preempted(b, id, status.as_u16()));
+    }
+
+    /// Answer `503` to each request JS has not begun to answer within `timeout`,
+    /// looked for every eighth of it (10 ms to 1 s): one timer for them all, not
+    /// a timer per request put into the timer wheel and taken out again. Runs
+    /// until the bridge is dropped.
+    pub async fn expire_requests(me: Weak<Bridge>, timeout: Duration) {
+        let every = (timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(bridge) = me.upgrade() else { return };
+            let now = Instant::now();
+            let expired: Vec<u64> = lock(&bridge.pending)
+                .iter()
+                .filter(|(_, p)| {
+                    matches!(p.reply, Reply::Head(_)) && now.duration_since(p.since) >= timeout
+                })
+                .map(|(&id, _)| id)
+                .collect();
+            for id in expired {
+                bridge.preempt_with_error(id, StatusCode::SERVICE_UNAVAILABLE);
+            }
+        }
     }
 
     pub fn drained(&self, id: u64) {

@@ -2,7 +2,6 @@
 
 use std::future::{ready, Future};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::Either;
@@ -32,7 +31,6 @@ struct Waiting {
     bridge: Arc<Bridge>,
     id: u64,
     reply: ReplyReceiver,
-    timeout: Duration,
     answered: bool,
 }
 
@@ -49,16 +47,11 @@ async fn wait(sent: Option<Waiting>, html: bool) -> Response<ResponseBody> {
     let Some(mut waiting) = sent else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, html);
     };
-    let response = match tokio::time::timeout(waiting.timeout, &mut waiting.reply).await {
-        Ok(Ok(response)) => response,
+    // Past `requestTimeout` the bridge answers in JS's place (`expire_requests`).
+    let response = match (&mut waiting.reply).await {
+        Ok(response) => response,
         // JS dropped the request without answering (server closing).
-        Ok(Err(_)) => error_response(StatusCode::SERVICE_UNAVAILABLE, html),
-        Err(_) => {
-            waiting
-                .bridge
-                .preempt(waiting.id, StatusCode::SERVICE_UNAVAILABLE);
-            error_response(StatusCode::SERVICE_UNAVAILABLE, html)
-        }
+        Err(_) => error_response(StatusCode::SERVICE_UNAVAILABLE, html),
     };
     waiting.answered = true;
     response
@@ -170,7 +163,6 @@ impl Js<'_> {
             bridge: bridge.clone(),
             id,
             reply,
-            timeout: config.request_timeout,
             answered: false,
         };
         bridge.emit(|b| {

@@ -198,6 +198,10 @@ impl Engine {
                 .map(|u| crate::proxy::Upstream::new(u).map(Arc::new))
                 .collect::<io::Result<Vec<_>>>()?
         };
+        runtime.spawn(Bridge::expire_requests(
+            Arc::downgrade(&bridge),
+            config.request_timeout,
+        ));
         let access_log = config
             .access_log
             .as_ref()
