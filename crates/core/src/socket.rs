@@ -64,11 +64,6 @@ impl Socket {
         Socket::new(stream.into_std()?)
     }
 
-    /// Hand the socket to tokio's own type (a WebSocket splits it in two).
-    pub fn into_tokio(self) -> io::Result<tokio::net::TcpStream> {
-        tokio::net::TcpStream::from_std(self.fd.into_inner())
-    }
-
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.fd.get_ref().set_nodelay(nodelay)
     }
@@ -83,14 +78,10 @@ impl Socket {
     fn raw(&self) -> RawFd {
         self.fd.get_ref().as_raw_fd()
     }
-}
 
-impl AsyncRead for Socket {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    /// Read what has arrived; through a shared reference, so that one task can
+    /// read while other threads write (a WebSocket's JS sends).
+    pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
@@ -114,9 +105,26 @@ impl AsyncRead for Socket {
             }
         }
     }
-}
 
-impl Socket {
+    /// Write what the socket takes now, without waiting (`WouldBlock` when it
+    /// takes nothing); from any thread.
+    pub fn try_send_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        let slices = &slices[..slices.len().min(MAX_SLICES)];
+        self.fd.try_io(Interest::WRITABLE, |stream| {
+            sys::send_vectored(stream.as_raw_fd(), slices)
+        })
+    }
+
+    /// Ready once the socket may take more.
+    pub fn poll_send_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.fd.poll_write_ready(cx).map_ok(drop)
+    }
+
+    /// No more bytes from this side (the peer reads an end).
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        self.fd.get_ref().shutdown(Shutdown::Write)
+    }
+
     /// Write with `send`, clearing readiness as tokio does.
     fn poll_send(
         &self,
@@ -137,6 +145,16 @@ impl Socket {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.poll_recv(cx, buf)
     }
 }
 
@@ -168,7 +186,7 @@ impl AsyncWrite for Socket {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.fd.get_ref().shutdown(Shutdown::Write))
+        Poll::Ready(self.shutdown_write())
     }
 }
 

@@ -114,8 +114,7 @@ pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
     // The connection's own socket (what the connection served), so that JS can
     // write to it directly; bytes hyper read past the handshake go first.
     let parts = match upgrade.await.map(|u| u.downcast::<TokioIo<TcpSocket>>()) {
-        // Split in two by tokio's own stream: the session reads, JS writes.
-        Ok(Ok(parts)) => (parts.io.into_inner().into_tokio().ok()).map(|io| (io, parts.read_buf)),
+        Ok(Ok(parts)) => Some((parts.io.into_inner(), parts.read_buf)),
         _ => None,
     };
     let (code, reason) = match parts {

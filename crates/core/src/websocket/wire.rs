@@ -12,15 +12,14 @@ use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::deflate::{self, Inflating};
 use super::outlets::Outbound;
+use crate::socket::Socket;
 
 pub struct Wire {
-    stream: OwnedWriteHalf,
+    stream: Arc<Socket>,
     /// permessage-deflate was negotiated: data frames of THRESHOLD bytes or
     /// more are sent compressed.
     deflate: bool,
@@ -61,13 +60,14 @@ fn head(opcode: u8, compressed: bool, len: usize) -> ([u8; 10], usize) {
 }
 
 impl Wire {
-    /// The wire, and the socket's read half for the session.
+    /// The wire, and the socket's reading side for the session.
     pub fn new(
-        stream: TcpStream,
+        stream: Socket,
         wake: mpsc::UnboundedSender<Outbound>,
         deflate: bool,
-    ) -> (Arc<Wire>, OwnedReadHalf) {
-        let (read, stream) = stream.into_split();
+    ) -> (Arc<Wire>, ReadSide) {
+        let stream = Arc::new(stream);
+        let read = ReadSide(stream.clone());
         let wire = Arc::new(Wire {
             stream,
             deflate,
@@ -135,7 +135,7 @@ impl Wire {
                 io::IoSlice::new(parts.get(1).copied().unwrap_or_default()),
             ];
             // WouldBlock or an error: keep it all; the session's flush reports errors.
-            written = self.stream.try_write_vectored(&slices).unwrap_or(0);
+            written = self.stream.try_send_vectored(&slices).unwrap_or(0);
         }
         let had = out.pending.len();
         for part in parts {
@@ -155,12 +155,15 @@ impl Wire {
             if out.pending.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            match self.stream.try_write(&out.pending) {
+            match self
+                .stream
+                .try_send_vectored(&[io::IoSlice::new(&out.pending)])
+            {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(n) => out.pending.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     drop(out);
-                    ready!(self.stream.as_ref().poll_write_ready(cx))?;
+                    ready!(self.stream.poll_send_ready(cx))?;
                 }
                 Err(e) => return Poll::Ready(Err(e)),
             }
@@ -168,17 +171,30 @@ impl Wire {
     }
 }
 
-/// The socket as tungstenite's stream: reads from the read half (tokio's own
-/// reader, which skips the read that would only say "nothing more"), through
-/// the inflater when messages may come compressed; writes through the wire.
+/// The session's side of the socket: it reads while JS writes through the wire.
+pub struct ReadSide(Arc<Socket>);
+
+impl AsyncRead for ReadSide {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.0.poll_recv(cx, buf)
+    }
+}
+
+/// The socket as tungstenite's stream: reads from the socket (skipping the
+/// read that would only say "nothing more"), through the inflater when
+/// messages may come compressed; writes through the wire.
 pub struct WireIo {
     pub wire: Arc<Wire>,
     pub read: Reader,
 }
 
 pub enum Reader {
-    Plain(OwnedReadHalf),
-    Inflating(Box<Inflating<OwnedReadHalf>>),
+    Plain(ReadSide),
+    Inflating(Box<Inflating<ReadSide>>),
 }
 
 impl AsyncRead for WireIo {
@@ -213,9 +229,7 @@ impl AsyncWrite for WireIo {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.wire.poll_flush(cx))?;
-        Poll::Ready(
-            socket2::SockRef::from(self.wire.stream.as_ref()).shutdown(std::net::Shutdown::Write),
-        )
+        Poll::Ready(self.wire.stream.shutdown_write())
     }
 }
 
