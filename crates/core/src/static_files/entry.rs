@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{header, HeaderMap, HeaderValue};
 use rustc_hash::FxHashMap;
 
 use super::mime;
@@ -69,6 +69,10 @@ pub struct Entry {
     pub etag: HeaderValue,
     pub last_modified: HeaderValue,
     pub content_type: HeaderValue,
+    /// The whole file's `200` headers as stored (no range, no coding), with
+    /// the engine's `Server`: most answers are a clone of these, not a
+    /// build of them field by field.
+    pub plain: HeaderMap,
     pub compressible: bool,
     pub data: Option<Bytes>,
     /// gzip of `data`, made on first demand.
@@ -120,10 +124,23 @@ impl Entry {
             }
         }
         let header = |text: &str| HeaderValue::from_str(text).map_err(std::io::Error::other);
+        let etag = header(&etag(&stamp))?;
+        let last_modified = header(&httpdate::fmt_http_date(stamp.modified))?;
+        let content_type = HeaderValue::from_static(content_type);
+        let mut plain = HeaderMap::with_capacity(6);
+        plain.insert(header::ETAG, etag.clone());
+        plain.insert(header::LAST_MODIFIED, last_modified.clone());
+        if compressible {
+            plain.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        plain.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        plain.insert(header::CONTENT_TYPE, content_type.clone());
+        plain.insert(header::SERVER, HeaderValue::from_static(crate::SERVER_NAME));
         Ok(Entry {
-            etag: header(&etag(&stamp))?,
-            last_modified: header(&httpdate::fmt_http_date(stamp.modified))?,
-            content_type: HeaderValue::from_static(content_type),
+            etag,
+            last_modified,
+            content_type,
+            plain,
             path,
             stamp,
             compressible,

@@ -370,6 +370,14 @@ fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<&HeaderValue>) -> 
     } else {
         None
     };
+    if let (Ranges::Whole, None, Some(data)) = (&ranges, &encoding, &entry.data) {
+        let modified = entry.stamp.modified;
+        if let Precondition::Proceed =
+            conditional::evaluate(&parts.method, headers, &entry.etag, modified)
+        {
+            return Answer::Now(plain(entry, data, max_age));
+        }
+    }
     let coding_name = match &encoding {
         Some(Encoding::Sibling(i)) => Some(entry.siblings[*i].encoding),
         Some(Encoding::Gzip) => Some("gzip"),
@@ -460,6 +468,18 @@ fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<&HeaderValue>) -> 
         },
         Ranges::Whole => whole(entry, response, encoding),
     }
+}
+
+/// The common answer: the whole file from memory, as stored, its headers cloned.
+fn plain(entry: &Entry, data: &Bytes, max_age: Option<&HeaderValue>) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(data.clone()));
+    *response.headers_mut() = entry.plain.clone();
+    if let Some(cache_control) = max_age {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, cache_control.clone());
+    }
+    response
 }
 
 /// A 206 of several ranges.
