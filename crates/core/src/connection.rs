@@ -48,9 +48,13 @@ impl Http1State {
         }
     }
 
-    /// A request came in: the connection is busy until the guard drops.
+    /// A request came in: the connection is busy until the guard drops. Only
+    /// the connection's own task begins and ends exchanges (hyper calls the
+    /// service and drops the bodies there): a load and a store, not a locked
+    /// read-modify-write.
     fn begin(self: &Arc<Self>) -> Busy {
-        self.busy.fetch_add(1, Ordering::Relaxed);
+        let busy = self.busy.load(Ordering::Relaxed);
+        self.busy.store(busy + 1, Ordering::Relaxed);
         Busy(self.clone())
     }
 
@@ -96,7 +100,9 @@ impl Drop for Busy {
         state
             .idle_from_ms
             .store(coarse_clock::now_ms(), Ordering::Relaxed);
-        state.busy.fetch_sub(1, Ordering::Relaxed);
+        // The connection's own task, as in `begin`.
+        let busy = state.busy.load(Ordering::Relaxed);
+        state.busy.store(busy.saturating_sub(1), Ordering::Relaxed);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -186,7 +186,9 @@ impl Entry {
 /// The entries by request path, and which files they were read from.
 #[derive(Default)]
 pub struct Cache {
-    inner: Mutex<CacheInner>,
+    /// Read-locked for lookups (any number of engine threads at once), written
+    /// for loads and changes.
+    inner: RwLock<CacheInner>,
 }
 
 #[derive(Default)]
@@ -249,9 +251,9 @@ pub enum Known {
     Directory,
 }
 
-/// What the cache knows of a request path.
-pub enum Cached {
-    Entry(Arc<Entry>),
+/// What the cache knows of a request path: with an entry, what was made of it.
+pub enum Cached<R> {
+    Entry(R),
     Known(Known),
     Unknown,
 }
@@ -266,19 +268,25 @@ pub enum Loaded<'a> {
 }
 
 impl Cache {
-    fn inner(&self) -> std::sync::MutexGuard<'_, CacheInner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn inner(&self) -> RwLockWriteGuard<'_, CacheInner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, CacheInner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
     #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
-        self.inner().entries.get(key).cloned()
+        self.read().entries.get(key).cloned()
     }
 
-    pub fn lookup(&self, key: &str) -> Cached {
-        let inner = self.inner();
+    /// What the cache knows of `key`; an entry is lent to `answer` while the
+    /// cache is read-locked, so an answer made at once takes no reference count.
+    pub fn lookup<R>(&self, key: &str, answer: impl FnOnce(&Arc<Entry>) -> R) -> Cached<R> {
+        let inner = self.read();
         if let Some(entry) = inner.entries.get(key) {
-            return Cached::Entry(entry.clone());
+            return Cached::Entry(answer(entry));
         }
         inner
             .known
@@ -428,7 +436,7 @@ mod tests {
     fn a_miss_or_a_directory_is_kept_until_anything_changes() {
         let cache = Cache::default();
         let missing =
-            |cache: &Cache| matches!(cache.lookup("api/x"), Cached::Known(Known::Missing));
+            |cache: &Cache| matches!(cache.lookup("api/x", |_| ()), Cached::Known(Known::Missing));
         let load = cache.begin_load(None);
         cache.finish_load(load, "api/x", Loaded::Known(Known::Missing));
         assert!(missing(&cache));
@@ -443,10 +451,10 @@ mod tests {
         let load = cache.begin_load(None);
         cache.finish_load(load, "docs", Loaded::Known(Known::Directory));
         assert!(matches!(
-            cache.lookup("docs"),
+            cache.lookup("docs", |_| ()),
             Cached::Known(Known::Directory)
         ));
         cache.stale(Change::Path(PathBuf::from("/srv/site/docs")));
-        assert!(matches!(cache.lookup("docs"), Cached::Unknown));
+        assert!(matches!(cache.lookup("docs", |_| ()), Cached::Unknown));
     }
 }

@@ -82,13 +82,16 @@ enum Answer {
 }
 
 impl Answer {
-    /// The step it makes for `entry`'s request.
-    fn step(self, entry: Arc<Entry>) -> Step {
+    /// The step it makes for `entry`'s request (which keeps the entry only
+    /// when its body is still to be read).
+    fn step(self, entry: &Arc<Entry>) -> Step {
         match self {
             Answer::Now(response) => Step::Done(Served::Response(response)),
-            Answer::After(response, io) => {
-                Step::Later(Later(Pending::Body(Box::new((entry, response, io)))))
-            }
+            Answer::After(response, io) => Step::Later(Later(Pending::Body(Box::new((
+                entry.clone(),
+                response,
+                io,
+            ))))),
         }
     }
 }
@@ -125,20 +128,22 @@ impl StaticSite {
         if let Some(watcher) = &self.watcher {
             watcher.take(|change| self.cache.stale(change));
         }
-        match self.cache.lookup(rel) {
-            Cached::Entry(entry) if entry.watched || entry.stamp.current(&entry.path) => {
-                respond(&entry, parts, max_age).step(entry)
-            }
+        let looked = self.cache.lookup(rel, |entry| {
+            (entry.watched || entry.stamp.current(&entry.path))
+                .then(|| respond(entry, parts, max_age).step(entry))
+        });
+        match looked {
+            Cached::Entry(Some(step)) => step,
             Cached::Known(Known::Missing) => Step::Done(Served::Miss),
             Cached::Known(Known::Directory) => {
                 Step::Done(Served::Response(redirect_to_slash(parts)))
             }
-            cached => {
-                if matches!(cached, Cached::Entry(_)) {
-                    self.cache.remove(rel);
-                }
+            // Changed since it was read: read again.
+            Cached::Entry(None) => {
+                self.cache.remove(rel);
                 Step::Later(Later(Pending::Lookup))
             }
+            Cached::Unknown => Step::Later(Later(Pending::Lookup)),
         }
     }
 
