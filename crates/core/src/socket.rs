@@ -287,3 +287,62 @@ mod sys {
         Ok((stream, peer))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A listener on `address` (port 0), registered with the test's runtime.
+    fn listen(address: &str) -> Option<(Listener, SocketAddr)> {
+        let std = TcpListener::bind(address).ok()?;
+        std.set_nonblocking(true).ok()?;
+        let local = std.local_addr().ok()?;
+        Some((Listener::new(std).ok()?, local))
+    }
+
+    #[tokio::test]
+    async fn accept_gives_the_peer_as_the_client_sees_itself() {
+        for address in ["127.0.0.1:0", "[::1]:0"] {
+            // A machine without IPv6 on loopback has nothing to test there.
+            let Some((listener, local)) = listen(address) else {
+                continue;
+            };
+            let client = std::thread::spawn(move || {
+                let stream = std::net::TcpStream::connect(local).expect("connect");
+                stream.local_addr().expect("client address")
+            });
+            let (_socket, peer) = listener.accept().await.expect("accept");
+            assert_eq!(peer, client.join().expect("client thread"), "{address}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_go_both_ways_and_a_shut_side_reads_as_the_end() {
+        let (listener, local) = listen("127.0.0.1:0").expect("listener");
+        let client = std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(local).expect("connect");
+            stream.write_all(b"ping").expect("write");
+            let mut answer = Vec::new();
+            // Until the server shuts its side: everything it sent, then the end.
+            stream.read_to_end(&mut answer).expect("read");
+            answer
+        });
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut got = [0u8; 4];
+        socket.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"ping");
+        // Vectored, as hyper writes: the slices in order.
+        let slices = [IoSlice::new(b"po"), IoSlice::new(b"ng")];
+        let written =
+            std::future::poll_fn(|cx| Pin::new(&mut socket).poll_write_vectored(cx, &slices))
+                .await
+                .expect("write");
+        // An empty send buffer takes 4 bytes whole.
+        assert_eq!(written, 4);
+        socket.write_all(b"!").await.expect("write");
+        socket.shutdown().await.expect("shutdown");
+        assert_eq!(client.join().expect("client thread"), b"pong!");
+    }
+}
