@@ -1,0 +1,341 @@
+//! Unix: the socket on tokio's reactor (`AsyncFd`), read and written with
+//! system calls by number on Linux (libc's functions on other unixes).
+
+use std::io::{self, IoSlice};
+use std::mem;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+
+/// The most slices one `sendmsg` takes (Linux's UIO_MAXIOV).
+const MAX_SLICES: usize = 1024;
+
+/// A connected TCP socket registered with the current runtime.
+pub struct Socket {
+    fd: AsyncFd<TcpStream>,
+}
+
+/// A listening socket whose connections come out as [`Socket`]s.
+pub struct Listener {
+    fd: AsyncFd<TcpListener>,
+}
+
+impl Listener {
+    /// Register `listener` (non-blocking) with the current runtime.
+    pub fn new(listener: TcpListener) -> io::Result<Listener> {
+        // SAFETY: the listener owns its descriptor and keeps it while registered.
+        let fd = unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE)? };
+        Ok(Listener { fd })
+    }
+
+    /// The next connection, non-blocking and close-on-exec from the start.
+    pub async fn accept(&self) -> io::Result<(Socket, SocketAddr)> {
+        let fd = self.fd.get_ref().as_raw_fd();
+        let (stream, peer) = self
+            .fd
+            .async_io(Interest::READABLE, |_| sys::accept(fd))
+            .await?;
+        Ok((Socket::new(stream)?, peer))
+    }
+}
+
+impl Socket {
+    /// Register a non-blocking `stream` with the current runtime.
+    fn new(stream: TcpStream) -> io::Result<Socket> {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        // SAFETY: the stream owns its descriptor and keeps it while registered.
+        let fd = unsafe { AsyncFd::register_with_interest(stream, interest)? };
+        Ok(Socket { fd })
+    }
+
+    /// Take over a tokio stream (an outgoing connection, made by tokio's connect).
+    pub fn from_tokio(stream: tokio::net::TcpStream) -> io::Result<Socket> {
+        Socket::new(stream.into_std()?)
+    }
+
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.fd.get_ref().set_nodelay(nodelay)
+    }
+
+    /// Bytes that have arrived, left to be read.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd
+            .async_io(Interest::READABLE, |stream| stream.peek(buf))
+            .await
+    }
+
+    fn raw(&self) -> RawFd {
+        self.fd.get_ref().as_raw_fd()
+    }
+
+    /// Read what has arrived; through a shared reference, so that one task can
+    /// read while other threads write (a WebSocket's JS sends).
+    pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            let mut ready = ready!(self.fd.poll_read_ready(cx))?;
+            // SAFETY: the kernel only writes into the unfilled part, and
+            // `assume_init` covers no more than it reports written.
+            let unfilled = unsafe { buf.unfilled_mut() };
+            let room = unfilled.len();
+            match sys::recv(self.raw(), unfilled.as_mut_ptr().cast(), room) {
+                Ok(n) => {
+                    if n > 0 && n < room {
+                        ready.clear_ready();
+                    }
+                    unsafe { buf.assume_init(n) };
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    /// Write what the socket takes now, without waiting (`WouldBlock` when it
+    /// takes nothing); from any thread.
+    pub fn try_send_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        let slices = &slices[..slices.len().min(MAX_SLICES)];
+        self.fd.try_io(Interest::WRITABLE, |stream| {
+            sys::send_vectored(stream.as_raw_fd(), slices)
+        })
+    }
+
+    /// Ready once the socket may take more.
+    pub fn poll_send_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.fd.poll_write_ready(cx).map_ok(drop)
+    }
+
+    /// No more bytes from this side (the peer reads an end).
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        self.fd.get_ref().shutdown(Shutdown::Write)
+    }
+
+    /// Write with `send`, clearing readiness as tokio does.
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        send: impl Fn(RawFd) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut ready = ready!(self.fd.poll_write_ready(cx))?;
+            match send(self.raw()) {
+                Ok(n) => {
+                    if n > 0 && n < len {
+                        ready.clear_ready();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.poll_recv(cx, buf)
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_send(cx, buf.len(), |fd| sys::send(fd, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        slices: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let slices = &slices[..slices.len().min(MAX_SLICES)];
+        let len = slices.iter().map(|s| s.len()).sum();
+        self.poll_send(cx, len, |fd| sys::send_vectored(fd, slices))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown_write())
+    }
+}
+
+/// The system calls, by number where glibc's wrapper would be a cancellation point.
+mod sys {
+    use super::*;
+
+    /// A result of -1 is the error in `errno`.
+    fn checked(result: libc::c_long) -> io::Result<usize> {
+        usize::try_from(result).map_err(|_| io::Error::last_os_error())
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn recv(fd: RawFd, buf: *mut u8, len: usize) -> io::Result<usize> {
+        // SAFETY: `buf` points at `len` writable bytes; no address is asked for.
+        checked(unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                fd,
+                buf,
+                len,
+                0,
+                std::ptr::null_mut::<libc::sockaddr>(),
+                std::ptr::null_mut::<libc::socklen_t>(),
+            )
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn recv(fd: RawFd, buf: *mut u8, len: usize) -> io::Result<usize> {
+        // SAFETY: `buf` points at `len` writable bytes.
+        checked(unsafe { libc::recv(fd, buf.cast(), len, 0) } as libc::c_long)
+    }
+
+    pub fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+        send_vectored(fd, &[IoSlice::new(buf)])
+    }
+
+    /// `sendmsg` rather than `writev`: MSG_NOSIGNAL, no SIGPIPE for a gone peer.
+    pub fn send_vectored(fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        // SAFETY: an all-zero msghdr is valid (no name, no control data).
+        let mut message: libc::msghdr = unsafe { mem::zeroed() };
+        // IoSlice is ABI-compatible with iovec; the kernel only reads them.
+        message.msg_iov = slices.as_ptr() as *mut libc::iovec;
+        message.msg_iovlen = slices.len() as _;
+        sendmsg(fd, &message)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn sendmsg(fd: RawFd, message: &libc::msghdr) -> io::Result<usize> {
+        // SAFETY: `message` and the slices it points at outlive the call.
+        checked(unsafe {
+            libc::syscall(
+                libc::SYS_sendmsg,
+                fd,
+                message as *const libc::msghdr,
+                libc::MSG_NOSIGNAL,
+            )
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn sendmsg(fd: RawFd, message: &libc::msghdr) -> io::Result<usize> {
+        // SAFETY: `message` and the slices it points at outlive the call.
+        checked(unsafe { libc::sendmsg(fd, message, 0) } as libc::c_long)
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn accept(listener: RawFd) -> io::Result<(TcpStream, SocketAddr)> {
+        let mut fd = 0;
+        // SAFETY: the kernel fills at most `len` bytes of the storage socket2 gives.
+        let ((), address) = unsafe {
+            socket2::SockAddr::try_init(|storage, len| {
+                fd = checked(libc::syscall(
+                    libc::SYS_accept4,
+                    listener,
+                    storage.cast::<libc::sockaddr>(),
+                    len,
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                ))?;
+                Ok(())
+            })?
+        };
+        // SAFETY: accept4 just made this descriptor; nothing else owns it.
+        let stream = unsafe { TcpStream::from_raw_fd(fd as RawFd) };
+        let peer = address
+            .as_socket()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP peer"))?;
+        Ok((stream, peer))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn accept(listener: RawFd) -> io::Result<(TcpStream, SocketAddr)> {
+        // SAFETY: borrowed for the call only; the listener keeps owning it.
+        let listener = mem::ManuallyDrop::new(unsafe { TcpListener::from_raw_fd(listener) });
+        let (stream, peer) = listener.accept()?;
+        stream.set_nonblocking(true)?;
+        Ok((stream, peer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A listener on `address` (port 0), registered with the test's runtime.
+    fn listen(address: &str) -> Option<(Listener, SocketAddr)> {
+        let std = TcpListener::bind(address).ok()?;
+        std.set_nonblocking(true).ok()?;
+        let local = std.local_addr().ok()?;
+        Some((Listener::new(std).ok()?, local))
+    }
+
+    #[tokio::test]
+    async fn accept_gives_the_peer_as_the_client_sees_itself() {
+        for address in ["127.0.0.1:0", "[::1]:0"] {
+            // A machine without IPv6 on loopback has nothing to test there.
+            let Some((listener, local)) = listen(address) else {
+                continue;
+            };
+            let client = std::thread::spawn(move || {
+                let stream = std::net::TcpStream::connect(local).expect("connect");
+                stream.local_addr().expect("client address")
+            });
+            let (_socket, peer) = listener.accept().await.expect("accept");
+            assert_eq!(peer, client.join().expect("client thread"), "{address}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_go_both_ways_and_a_shut_side_reads_as_the_end() {
+        let (listener, local) = listen("127.0.0.1:0").expect("listener");
+        let client = std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(local).expect("connect");
+            stream.write_all(b"ping").expect("write");
+            let mut answer = Vec::new();
+            // Until the server shuts its side: everything it sent, then the end.
+            stream.read_to_end(&mut answer).expect("read");
+            answer
+        });
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut got = [0u8; 4];
+        socket.read_exact(&mut got).await.expect("read");
+        assert_eq!(&got, b"ping");
+        // Vectored, as hyper writes: the slices in order.
+        let slices = [IoSlice::new(b"po"), IoSlice::new(b"ng")];
+        let written =
+            std::future::poll_fn(|cx| Pin::new(&mut socket).poll_write_vectored(cx, &slices))
+                .await
+                .expect("write");
+        // An empty send buffer takes 4 bytes whole.
+        assert_eq!(written, 4);
+        socket.write_all(b"!").await.expect("write");
+        socket.shutdown().await.expect("shutdown");
+        assert_eq!(client.join().expect("client thread"), b"pong!");
+    }
+}
