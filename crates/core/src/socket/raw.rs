@@ -4,7 +4,7 @@
 use std::io::{self, IoSlice};
 use std::mem;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -34,11 +34,7 @@ impl Listener {
 
     /// The next connection, non-blocking and close-on-exec from the start.
     pub async fn accept(&self) -> io::Result<(Socket, SocketAddr)> {
-        let fd = self.fd.get_ref().as_raw_fd();
-        let (stream, peer) = self
-            .fd
-            .async_io(Interest::READABLE, |_| sys::accept(fd))
-            .await?;
+        let (stream, peer) = self.fd.async_io(Interest::READABLE, sys::accept).await?;
         Ok((Socket::new(stream)?, peer))
     }
 }
@@ -78,33 +74,22 @@ impl Socket {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        loop {
-            let mut ready = ready!(self.fd.poll_read_ready(cx))?;
-            // SAFETY: the kernel only writes into the unfilled part, and
-            // `assume_init` covers no more than it reports written.
-            let unfilled = unsafe { buf.unfilled_mut() };
-            let room = unfilled.len();
-            match sys::recv(self.raw(), unfilled.as_mut_ptr().cast(), room) {
-                Ok(n) => {
-                    if n > 0 && n < room {
-                        ready.clear_ready();
-                    }
-                    unsafe { buf.assume_init(n) };
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        // SAFETY: the kernel only writes into the unfilled part, and
+        // `assume_init` below covers no more than it reports written.
+        let unfilled = unsafe { buf.unfilled_mut() };
+        let (at, room) = (unfilled.as_mut_ptr().cast::<u8>(), unfilled.len());
+        let n = ready!(self.poll_io(cx, Interest::READABLE, room, |fd| sys::recv(fd, at, room)))?;
+        unsafe { buf.assume_init(n) };
+        buf.advance(n);
+        Poll::Ready(Ok(()))
     }
 
     /// Write what the socket takes now, without waiting (`WouldBlock` when it
     /// takes nothing); from any thread.
     pub fn try_send_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         let slices = &slices[..slices.len().min(MAX_SLICES)];
-        self.fd.try_io(Interest::WRITABLE, |stream| {
-            sys::send_vectored(stream.as_raw_fd(), slices)
+        self.fd.try_io(Interest::WRITABLE, |_| {
+            sys::send_vectored(self.raw(), slices)
         })
     }
 
@@ -118,16 +103,23 @@ impl Socket {
         self.fd.get_ref().shutdown(Shutdown::Write)
     }
 
-    /// Write with `send`, clearing readiness as tokio does.
-    fn poll_send(
+    /// One read or write of `len` bytes once the socket is ready for it,
+    /// clearing readiness as tokio does: on `WouldBlock`, and when the kernel
+    /// took or gave less than `len` (edge-triggered epoll will report more).
+    fn poll_io(
         &self,
         cx: &mut Context<'_>,
+        direction: Interest,
         len: usize,
-        send: impl Fn(RawFd) -> io::Result<usize>,
+        mut io: impl FnMut(RawFd) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
         loop {
-            let mut ready = ready!(self.fd.poll_write_ready(cx))?;
-            match send(self.raw()) {
+            let mut ready = ready!(if direction.is_readable() {
+                self.fd.poll_read_ready(cx)
+            } else {
+                self.fd.poll_write_ready(cx)
+            })?;
+            match io(self.raw()) {
                 Ok(n) => {
                     if n > 0 && n < len {
                         ready.clear_ready();
@@ -157,7 +149,7 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_send(cx, buf.len(), |fd| sys::send(fd, buf))
+        self.poll_io(cx, Interest::WRITABLE, buf.len(), |fd| sys::send(fd, buf))
     }
 
     fn poll_write_vectored(
@@ -167,7 +159,9 @@ impl AsyncWrite for Socket {
     ) -> Poll<io::Result<usize>> {
         let slices = &slices[..slices.len().min(MAX_SLICES)];
         let len = slices.iter().map(|s| s.len()).sum();
-        self.poll_send(cx, len, |fd| sys::send_vectored(fd, slices))
+        self.poll_io(cx, Interest::WRITABLE, len, |fd| {
+            sys::send_vectored(fd, slices)
+        })
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -248,14 +242,14 @@ mod sys {
     }
 
     #[cfg(target_os = "linux")]
-    pub fn accept(listener: RawFd) -> io::Result<(TcpStream, SocketAddr)> {
+    pub fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
         let mut fd = 0;
         // SAFETY: the kernel fills at most `len` bytes of the storage socket2 gives.
         let ((), address) = unsafe {
             socket2::SockAddr::try_init(|storage, len| {
                 fd = checked(libc::syscall(
                     libc::SYS_accept4,
-                    listener,
+                    listener.as_raw_fd(),
                     storage.cast::<libc::sockaddr>(),
                     len,
                     libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
@@ -264,7 +258,7 @@ mod sys {
             })?
         };
         // SAFETY: accept4 just made this descriptor; nothing else owns it.
-        let stream = unsafe { TcpStream::from_raw_fd(fd as RawFd) };
+        let stream = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as RawFd) };
         let peer = address
             .as_socket()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP peer"))?;
@@ -272,9 +266,7 @@ mod sys {
     }
 
     #[cfg(not(target_os = "linux"))]
-    pub fn accept(listener: RawFd) -> io::Result<(TcpStream, SocketAddr)> {
-        // SAFETY: borrowed for the call only; the listener keeps owning it.
-        let listener = mem::ManuallyDrop::new(unsafe { TcpListener::from_raw_fd(listener) });
+    pub fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, peer) = listener.accept()?;
         stream.set_nonblocking(true)?;
         Ok((stream, peer))

@@ -67,11 +67,10 @@ pub struct Entry {
     pub stamp: Stamp,
     /// The identity representation's headers, formatted once.
     pub etag: HeaderValue,
-    pub last_modified: HeaderValue,
     pub content_type: HeaderValue,
     /// The whole file's `200` headers as stored (no range, no coding), with
-    /// the engine's `Server`: most answers are a clone of these, not a
-    /// build of them field by field.
+    /// the engine's `Server`: every answer starts from a clone of these (most
+    /// need nothing more), not from a build of them field by field.
     pub plain: HeaderMap,
     pub compressible: bool,
     pub data: Option<Bytes>,
@@ -129,7 +128,7 @@ impl Entry {
         let content_type = HeaderValue::from_static(content_type);
         let mut plain = HeaderMap::with_capacity(6);
         plain.insert(header::ETAG, etag.clone());
-        plain.insert(header::LAST_MODIFIED, last_modified.clone());
+        plain.insert(header::LAST_MODIFIED, last_modified);
         if compressible {
             plain.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         }
@@ -138,7 +137,6 @@ impl Entry {
         plain.insert(header::SERVER, HeaderValue::from_static(crate::SERVER_NAME));
         Ok(Entry {
             etag,
-            last_modified,
             content_type,
             plain,
             path,
@@ -156,11 +154,8 @@ impl Entry {
         std::iter::once(self.path.as_path()).chain(self.siblings.iter().map(|s| s.path.as_path()))
     }
 
-    /// The ETag of this file in `encoding` (each representation has its own).
-    pub fn etag_for(&self, encoding: Option<&str>) -> HeaderValue {
-        let Some(e) = encoding else {
-            return self.etag.clone();
-        };
+    /// The ETag of this file in a content coding (each representation has its own).
+    pub fn coded_etag(&self, e: &str) -> HeaderValue {
         let base = self.etag.to_str().unwrap_or_default().trim_end_matches('"');
         HeaderValue::from_str(&format!("{base}-{e}\"")).unwrap_or_else(|_| self.etag.clone())
     }

@@ -375,53 +375,44 @@ fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<&HeaderValue>) -> 
     } else {
         None
     };
-    if let (Ranges::Whole, None, Some(data)) = (&ranges, &encoding, &entry.data) {
-        let modified = entry.stamp.modified;
-        if let Precondition::Proceed =
-            conditional::evaluate(&parts.method, headers, &entry.etag, modified)
-        {
-            return Answer::Now(plain(entry, data, max_age));
-        }
-    }
-    let coding_name = match &encoding {
-        Some(Encoding::Sibling(i)) => Some(entry.siblings[*i].encoding),
-        Some(Encoding::Gzip) => Some("gzip"),
+    let coded_etag = match &encoding {
+        Some(Encoding::Sibling(i)) => Some(entry.coded_etag(entry.siblings[*i].encoding)),
+        Some(Encoding::Gzip) => Some(entry.coded_etag("gzip")),
         None => None,
     };
-    let etag = entry.etag_for(coding_name);
+    let etag = coded_etag.as_ref().unwrap_or(&entry.etag);
     let modified = entry.stamp.modified;
-    let precondition = conditional::evaluate(&parts.method, headers, &etag, modified);
+    let precondition = conditional::evaluate(&parts.method, headers, etag, modified);
     if let Precondition::Failed = precondition {
         return Answer::Now(error_response(
             StatusCode::PRECONDITION_FAILED,
             wants_html(headers),
         ));
     }
-    let ranges =
-        if ranges != Ranges::Whole && !conditional::if_range_holds(headers, &etag, modified) {
-            Ranges::Whole
-        } else {
-            ranges
-        };
+    let ranges = if ranges != Ranges::Whole && !conditional::if_range_holds(headers, etag, modified)
+    {
+        Ranges::Whole
+    } else {
+        ranges
+    };
 
+    // The whole file's headers, made once per entry, then what this answer changes.
     let mut response = Response::new(ResponseBody::empty());
+    *response.headers_mut() = entry.plain.clone();
     let out = response.headers_mut();
-    out.insert(header::ETAG, etag);
-    out.insert(header::LAST_MODIFIED, entry.last_modified.clone());
+    if let Some(etag) = coded_etag {
+        out.insert(header::ETAG, etag);
+    }
     if let Some(cache_control) = max_age {
         out.insert(header::CACHE_CONTROL, cache_control.clone());
     }
-    if entry.compressible {
-        out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    }
     if let Precondition::NotModified = precondition {
+        // A 304 keeps the validators, Vary and Cache-Control, not the body's metadata.
+        out.remove(header::ACCEPT_RANGES);
+        out.remove(header::CONTENT_TYPE);
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         return Answer::Now(response);
     }
-
-    response
-        .headers_mut()
-        .insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     match ranges {
         Ranges::Unsatisfiable => {
             let mut error = error_response(StatusCode::RANGE_NOT_SATISFIABLE, wants_html(headers));
@@ -433,9 +424,7 @@ fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<&HeaderValue>) -> 
         Ranges::Satisfiable(list) if list.len() == 1 => {
             let r = list[0];
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-            let out = response.headers_mut();
-            out.insert(header::CONTENT_TYPE, entry.content_type.clone());
-            out.insert(
+            response.headers_mut().insert(
                 header::CONTENT_RANGE,
                 value(&format!("bytes {}-{}/{size}", r.start, r.end)),
             );
@@ -475,18 +464,6 @@ fn respond(entry: &Arc<Entry>, parts: &Parts, max_age: Option<&HeaderValue>) -> 
     }
 }
 
-/// The common answer: the whole file from memory, as stored, its headers cloned.
-fn plain(entry: &Entry, data: &Bytes, max_age: Option<&HeaderValue>) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(data.clone()));
-    *response.headers_mut() = entry.plain.clone();
-    if let Some(cache_control) = max_age {
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, cache_control.clone());
-    }
-    response
-}
-
 /// A 206 of several ranges.
 fn multipart_response(
     entry: &Entry,
@@ -510,7 +487,6 @@ fn whole(
     encoding: Option<Encoding>,
 ) -> Answer {
     let out = response.headers_mut();
-    out.insert(header::CONTENT_TYPE, entry.content_type.clone());
     let file = |path: &PathBuf, len: u64, gzip: bool| BodyIo::File {
         path: path.clone(),
         start: 0,
