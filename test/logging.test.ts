@@ -88,6 +88,30 @@ for (const engine of ENGINES) {
       assert.equal(g[14], '-')
     })
 
+    test('handling ms runs until the head goes out, transfer ms from there to the end of the body', async () => {
+      const out = await logged(
+        engine,
+        'skitai',
+        async (url) => {
+          for (const path of ['/late-head', '/late-end']) assert.equal(await (await request(url + path)).body.text(), 'early late')
+        },
+        (app) => {
+          app.mount('/late-head', (_req, res) => void setTimeout(() => res.end('early late'), 150))
+          app.mount('/late-end', (_req, res) => {
+            res.write('early ')
+            setTimeout(() => res.end('late'), 150)
+          })
+        },
+      )
+      const [lateHead, lateEnd] = out.map(fields)
+      const ms = (f: string[] | undefined, i: number): number => Number(f?.[i])
+      // A timer fires no sooner than asked (less a ms of rounding between clocks).
+      assert.ok(ms(lateHead, 19) >= 148, `handling ${ms(lateHead, 19)} ms`)
+      assert.ok(ms(lateHead, 20) < ms(lateHead, 19), `transfer ${ms(lateHead, 20)} ms of a body at hand`)
+      assert.ok(ms(lateEnd, 20) >= 148, `transfer ${ms(lateEnd, 20)} ms`)
+      assert.ok(ms(lateEnd, 19) < ms(lateEnd, 20), `handling ${ms(lateEnd, 19)} ms of a head sent at once`)
+    })
+
     test('static files and error pages are logged; logOff filters by prefix and suffix, never /', async () => {
       const out = await logged(
         engine,

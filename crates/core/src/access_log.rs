@@ -99,6 +99,9 @@ pub struct Entry {
     gtxn: Option<HeaderValue>,
     status: u16,
     sent: u64,
+    /// The body made hyper wait: its end is read from the clock, not taken to
+    /// be the head's moment (a body at hand ends as the head goes out).
+    waited: bool,
 }
 
 impl AccessLog {
@@ -161,7 +164,9 @@ impl AccessLog {
                 let mut id = BytesMut::with_capacity(self.origin.len() + 16);
                 id.put_slice(&self.origin);
                 put_hex(&mut id, ltxn);
-                HeaderValue::from_maybe_shared(id.freeze()).unwrap_or(HeaderValue::from_static("-"))
+                // SAFETY: hex digits and '-' only (`origin` is made the same
+                // way), all visible ASCII, as a header value must be.
+                unsafe { HeaderValue::from_maybe_shared_unchecked(id.freeze()) }
             }
         };
         let user = shown.authorization.and_then(basic_user).unwrap_or_default();
@@ -207,6 +212,7 @@ impl AccessLog {
             gtxn: Some(gtxn),
             status: 0,
             sent: 0,
+            waited: false,
         }))
     }
 }
@@ -219,7 +225,10 @@ impl Entry {
     }
 
     fn emit(&self) {
-        let done = Instant::now();
+        let done = match self.head_at {
+            Some(head_at) if !self.waited => head_at,
+            _ => Instant::now(),
+        };
         let head_at = self.head_at.unwrap_or(done);
         let outcome = OutcomeFields {
             status: self.status,
@@ -377,7 +386,11 @@ impl Body for LoggedBody {
                     entry.emit();
                 }
             }
-            Poll::Pending => {}
+            Poll::Pending => {
+                if let Some(entry) = self.entry.as_mut() {
+                    entry.waited = true;
+                }
+            }
         }
         polled
     }
