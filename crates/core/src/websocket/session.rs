@@ -3,8 +3,11 @@
 //! sends come through the socket's outlet and are written together; idle time,
 //! keep-alive pings and the server's closing are kept here.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,10 +28,23 @@ use super::wire::{Reader, Wire, WireIo};
 use super::{Accepted, Settings, Start};
 use crate::bridge::Bridge;
 use crate::connection::ShutdownSignal;
+use crate::quiet::Quiet;
 use crate::record;
 use crate::socket::Socket as TcpSocket;
 
 type Socket = WebSocketStream<WireIo>;
+
+/// The socket's queue from JS as a future of its next record, so that it can
+/// wait in a `Quiet`.
+struct Inbox(mpsc::UnboundedReceiver<Outbound>);
+
+impl Future for Inbox {
+    type Output = Option<Outbound>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
+        self.0.poll_recv(cx)
+    }
+}
 
 /// How long the peer gets to answer our close frame before the socket is dropped.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -217,17 +233,21 @@ impl Session<'_> {
     async fn serve(
         mut self,
         mut stream: SplitStream<Socket>,
-        mut outbound: mpsc::UnboundedReceiver<Outbound>,
+        outbound: mpsc::UnboundedReceiver<Outbound>,
     ) -> (u16, Bytes) {
         let mut clock = Clock::new(&self.settings);
         // One timer for idle time, pings and the close wait, moved only when it
         // fires or a close starts: nothing per message but a clock read.
         let timer = tokio::time::sleep_until(clock.next());
         tokio::pin!(timer);
+        // Both polled only when their own wakers fire, not at each message.
+        let mut timer = Quiet::new(timer);
+        let mut inbox = Quiet::new(Inbox(outbound));
         loop {
             if self.shutdown && self.closing.is_none() {
                 self.close(CloseCode::Away, "server closing").await;
-                timer.as_mut().reset(clock.closing());
+                timer.get_mut().as_mut().reset(clock.closing());
+                timer.rouse();
             }
             let room = self.bridge.ws_room();
             let has_room = self.bridge.ws_has_room();
@@ -271,14 +291,17 @@ impl Session<'_> {
                         None => return self.ended(),
                     }
                 }
-                Some(first) = outbound.recv() => {
+                Some(first) = &mut inbox => {
                     clock.active();
                     let was_closing = self.closing.is_some();
-                    if !self.write(first, &mut outbound).await {
+                    if !self.write(first, &mut inbox.get_mut().0).await {
                         return self.ended();
                     }
+                    // A queue that gave a record registers no waker: look again next time.
+                    inbox.rouse();
                     if !was_closing && self.closing.is_some() {
-                        timer.as_mut().reset(clock.closing());
+                        timer.get_mut().as_mut().reset(clock.closing());
+                        timer.rouse();
                     }
                 }
                 () = &mut timer => {
@@ -299,7 +322,8 @@ impl Session<'_> {
                             return self.ended();
                         }
                     }
-                    timer.as_mut().reset(clock.next());
+                    timer.get_mut().as_mut().reset(clock.next());
+                    timer.rouse();
                 }
             }
         }
