@@ -385,6 +385,7 @@ for (const engine of enginesUnderTest()) {
                   return ws.send(thrown.join(','))
                 }
                 if (data === 'throw') throw new Error('event handler failed')
+                if (data === 'reject') return Promise.reject(new Error('event handler rejected'))
                 ws.send(data) // a string goes back as text, a Buffer as binary
               },
             },
@@ -1245,6 +1246,16 @@ for (const engine of enginesUnderTest()) {
           assert.equal((await c.waitClose()).code, 1011)
         })
         assert.match(logged, /event handler failed/)
+      })
+
+      test('an event handler whose promise rejects closes with 1011', async () => {
+        const { logged } = await capturingErrors(async () => {
+          const c = await Client.open(`${wsUrl}/ev?id=${sessions.newId()}`)
+          await c.next()
+          c.ws.send('reject')
+          assert.equal((await c.waitClose()).code, 1011)
+        })
+        assert.match(logged, /event handler rejected/)
       })
 
       test('the session\'s iteration ends when the client closes', async () => {

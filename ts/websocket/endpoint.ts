@@ -85,16 +85,29 @@ function runSession(ws: SkitaiWebSocket, req: IncomingMessage, handler: SessionH
 }
 
 function runEvents(ws: SkitaiWebSocket, req: IncomingMessage, events: WebSocketEvents): void {
+  const fail = (error: unknown): void => failed(ws, req, error)
+  /** A handler's promise that rejects fails the socket too. */
+  const settle = (result: unknown): void => {
+    if (result && typeof (result as PromiseLike<unknown>).then === 'function') (result as PromiseLike<unknown>).then(undefined, fail)
+  }
   const guard = (call: () => unknown): void => {
     try {
-      const result = call() as PromiseLike<unknown> | undefined
-      if (result && typeof result.then === 'function') result.then(undefined, (error: unknown) => failed(ws, req, error))
+      settle(call())
     } catch (error) {
-      failed(ws, req, error)
+      fail(error)
     }
   }
   const { message, close, drain } = events
-  if (message) ws.on('message', (data: Message, isBinary: boolean) => guard(() => message.call(events, ws, data, isBinary)))
+  // Called for every message: no closure made per call.
+  if (message) {
+    ws.handleMessages((data, isBinary) => {
+      try {
+        settle(message.call(events, ws, data, isBinary))
+      } catch (error) {
+        fail(error)
+      }
+    })
+  }
   if (close) ws.on('close', (code: number, reason: string) => guard(() => close.call(events, ws, code, reason)))
   if (drain) ws.on('drain', () => guard(() => drain.call(events, ws)))
   if (events.open) guard(() => events.open!.call(events, ws, req))

@@ -24,6 +24,8 @@ export class SkitaiWebSocket extends EventEmitter implements Subscriber, AsyncIt
   private transport: Transport | undefined
   private readonly inbox: Message[] = []
   private waiting: ((result: IteratorResult<Message>) => void) | undefined
+  /** The event style's message handler: called first, without an event dispatch. */
+  private handler: ((data: Message, isBinary: boolean) => void) | undefined
   private topics: Set<string> | undefined
   private closing = false
 
@@ -38,6 +40,11 @@ export class SkitaiWebSocket extends EventEmitter implements Subscriber, AsyncIt
   ) {
     super()
     this.protocol = protocol ?? ''
+  }
+
+  /** Each message goes to `handler` before any 'message' listener (the event style's handler). */
+  handleMessages(handler: (data: Message, isBinary: boolean) => void): void {
+    this.handler = handler
   }
 
   /** Start receiving from the engine's socket. */
@@ -108,6 +115,7 @@ export class SkitaiWebSocket extends EventEmitter implements Subscriber, AsyncIt
     } else if (this.queue) {
       this.inbox.push(data)
     }
+    this.handler?.(data, isBinary)
     this.emit('message', data, isBinary)
   }
 
