@@ -16,6 +16,8 @@ const OP_CLOSE = 8
 const OP_PING = 9
 /** op u8, id f64, length u32. */
 const HEAD = 13
+/** Packed sends up to this size reuse one buffer (the engine copies what it keeps during the call). */
+const KEPT_PACK = 1024 * 1024
 
 export class NativeWebSockets {
   /** Accepted sockets by request id. */
@@ -24,6 +26,8 @@ export class NativeWebSockets {
   private targets: NativeTransport[] = []
   private payloads: Array<string | Buffer> = []
   private scheduled = false
+  /** The buffer sends are packed into, kept from one flush to the next. */
+  private pack = Buffer.allocUnsafe(64 * 1024)
   private readonly flushLater = (): void => {
     this.scheduled = false
     this.flush()
@@ -84,7 +88,8 @@ export class NativeWebSockets {
     // encoded once, as it is written, and its length field filled in after.
     let room = 0
     for (const p of payloads) room += HEAD + (typeof p === 'string' ? 3 * p.length : p.length)
-    const packed = Buffer.allocUnsafe(room)
+    if (room > this.pack.length && room <= KEPT_PACK) this.pack = Buffer.allocUnsafe(Math.min(KEPT_PACK, Math.max(room, 2 * this.pack.length)))
+    const packed = room <= this.pack.length ? this.pack : Buffer.allocUnsafe(room)
     let at = 0
     for (let i = 0; i < payloads.length; i++) {
       const target = targets[i]!
