@@ -7,7 +7,7 @@ use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::uri::Authority;
 use http::{Request, Response};
@@ -18,6 +18,7 @@ use tokio::time::Sleep;
 
 use super::body::OutBody;
 use super::connect::{ConnectError, Connector};
+use crate::coarse_clock;
 
 /// Idle connections kept per member, and for how long.
 const MAX_IDLE_PER_MEMBER: usize = 256;
@@ -32,7 +33,8 @@ type Driver = http1::Connection<TokioIo<super::connect::Stream>, OutBody>;
 pub struct Conn {
     send: http1::SendRequest<OutBody>,
     driver: Driver,
-    idle_since: Instant,
+    /// On `coarse_clock`: idle time is kept to seconds, and read for a few ns.
+    idle_since_ms: u64,
     /// The deadline of the exchange under way, kept from one exchange to the
     /// next: moving a registered timer later is an atomic exchange, where a new
     /// timer per request is put in and taken out of the timer wheel.
@@ -50,6 +52,10 @@ pub enum ExchangeError {
 }
 
 impl Conn {
+    fn idle_too_long(&self) -> bool {
+        coarse_clock::now_ms().saturating_sub(self.idle_since_ms) > IDLE_TIMEOUT.as_millis() as u64
+    }
+
     /// Still open, and free for a request. Polls the protocol once, which also
     /// takes in a close the member sent while the connection was idle.
     fn reusable(&mut self) -> bool {
@@ -125,7 +131,7 @@ impl Pool {
     pub fn checkout(&self, member: usize) -> Option<Box<Conn>> {
         let mut idle = self.idle(member);
         while let Some(mut conn) = idle.pop() {
-            if conn.idle_since.elapsed() > IDLE_TIMEOUT {
+            if conn.idle_too_long() {
                 // The rest are older still.
                 idle.clear();
                 return None;
@@ -140,7 +146,7 @@ impl Pool {
     /// Back from a finished exchange. Not looked at here: `checkout` polls it
     /// (taking in a close the member sent) before any use.
     pub fn checkin(self: &Arc<Self>, member: usize, mut conn: Box<Conn>) {
-        conn.idle_since = Instant::now();
+        conn.idle_since_ms = coarse_clock::now_ms();
         let mut idle = self.idle(member);
         if idle.len() >= MAX_IDLE_PER_MEMBER {
             idle.remove(0);
@@ -159,7 +165,7 @@ impl Pool {
         Ok(Box::new(Conn {
             send,
             driver,
-            idle_since: Instant::now(),
+            idle_since_ms: coarse_clock::now_ms(),
             deadline: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
         }))
     }
@@ -196,7 +202,7 @@ impl Pool {
                 let mut waiting = 0;
                 for member in 0..pool.idle.len() {
                     let mut idle = pool.idle(member);
-                    idle.retain_mut(|c| c.idle_since.elapsed() <= IDLE_TIMEOUT && c.reusable());
+                    idle.retain_mut(|c| !c.idle_too_long() && c.reusable());
                     waiting += idle.len();
                 }
                 if waiting == 0 {
