@@ -142,11 +142,10 @@ pub fn forward_request(headers: &mut HeaderMap, version: Version, client_ip: Hea
     headers.remove(header::EXPECT);
 }
 
-/// The response on its way down: `Via`, and the engine's own `Server` in
-/// place of the member's (one lookup, not a removal and an insert).
+/// The response on its way down: `Via`, and the engine's own `Server`.
 pub fn forward_response(headers: &mut HeaderMap, version: Version) {
     append(headers, &header::VIA, via_entry(version));
-    headers.insert(header::SERVER, HeaderValue::from_static(crate::SERVER_NAME));
+    headers.remove(header::SERVER);
 }
 
 #[cfg(test)]

@@ -547,13 +547,9 @@ async fn finish(
         } => file_body(path, start, len, gzip).await,
         BodyIo::Ranges(list) => match read_ranges(entry.path.clone(), list.clone()).await {
             Some(bytes) => return multipart_response(entry, response, &list, bytes),
-            // Unreadable as ranges: the whole file, if it opens.
-            None => {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, entry.content_type.clone());
-                file_body(entry.path.clone(), 0, entry.stamp.len, false).await
-            }
+            // Unreadable as ranges: the whole file, if it opens (the entry's
+            // headers already name its type).
+            None => file_body(entry.path.clone(), 0, entry.stamp.len, false).await,
         },
         BodyIo::Gzip => {
             let cached = entry.clone();
