@@ -47,39 +47,48 @@ pub fn upgrade_asked(headers: &HeaderMap) -> Option<HeaderValue> {
     named.then(|| upgrade.clone())
 }
 
-/// Drop hop-by-hop fields and those the `Connection` header names. With
-/// `upgrade`, the exchange switches protocols: `Upgrade` and `Connection:
-/// upgrade` are what carries that across, and are set again.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    // A look at each name the message has is cheaper than a lookup of each of
-    // the nine, most of which it does not have.
-    let mut present = [false; HOPS];
-    for name in headers.keys() {
-        if let Some(i) = hop_index(name.as_str()) {
-            present[i] = true;
+/// The fields `Connection` names beyond the fixed hop-by-hop ones. Most
+/// values are `keep-alive` or `close` alone: those are not taken apart.
+fn connection_names(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut named = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let value = value.as_bytes();
+        if value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close") {
+            continue;
         }
-    }
-    if present[0] {
-        // Most `Connection` values name only `keep-alive` or `close`: then
-        // nothing beyond the fixed fields goes, and nothing is collected.
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .flat_map(|v| header_list::elements(v.as_bytes()))
+        let more = header_list::elements(value)
             .filter(|t| {
                 !t.eq_ignore_ascii_case(b"close")
                     && !HOP_BY_HOP
                         .iter()
                         .any(|hop| t.eq_ignore_ascii_case(hop.as_str().as_bytes()))
             })
-            .filter_map(|t| HeaderName::from_bytes(t).ok())
-            .collect();
-        for name in named {
+            .filter_map(|t| HeaderName::from_bytes(t).ok());
+        named.extend(more);
+    }
+    named
+}
+
+/// Drop hop-by-hop fields and those the `Connection` header names. With
+/// `upgrade`, the exchange switches protocols: `Upgrade` and `Connection:
+/// upgrade` are what carries that across, and are set again.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+    // A look at each name the message has is cheaper than a lookup of each of
+    // the nine, most of which it does not have. Bit i: `HOP_BY_HOP[i]` is here.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = hop_index(name.as_str()) {
+            present |= 1 << i;
+        }
+    }
+    if present & 1 != 0 {
+        for name in connection_names(headers) {
             headers.remove(name);
         }
     }
-    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, here)| *here) {
-        headers.remove(name);
+    while present != 0 {
+        headers.remove(&HOP_BY_HOP[present.trailing_zeros() as usize]);
+        present &= present - 1;
     }
     if let Some(upgrade) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -171,6 +180,14 @@ mod tests {
         strip_hop_by_hop(&mut h, None);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::ACCEPT));
+        // A value that is one fixed token alone, and another naming a field.
+        let mut h = HeaderMap::new();
+        h.append(header::CONNECTION, HeaderValue::from_static("Close"));
+        h.append(header::CONNECTION, HeaderValue::from_static("x-a"));
+        h.insert("x-a", HeaderValue::from_static("1"));
+        h.insert("x-b", HeaderValue::from_static("2"));
+        strip_hop_by_hop(&mut h, None);
+        assert_eq!(h.keys().collect::<Vec<_>>(), ["x-b"]);
     }
 
     #[test]
