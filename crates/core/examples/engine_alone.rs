@@ -1,10 +1,12 @@
 //! The engine with no JS: one mount, proxied (`UPSTREAM=host:port`) or a
 //! directory (`WWW=dir`), on 127.0.0.1:`PORT`, with the addon's allocator.
+//! `ACCESS_LOG=1` builds the request log's records, which a thread standing in
+//! for the JS one takes in batches when woken, as the addon's does.
 //! For counting the instructions a request costs the engine alone (see
 //! bench/instructions.sh), which no other load on the machine can change.
 
 use skitai_core::bridge::Bridge;
-use skitai_core::config::{Config, Listen, Mount, MountTarget, UpstreamConfig};
+use skitai_core::config::{AccessLogConfig, Config, Listen, Mount, MountTarget, UpstreamConfig};
 use skitai_core::server::Engine;
 
 #[global_allocator]
@@ -40,6 +42,22 @@ fn main() {
         target,
     }];
     let bridge = Bridge::new(config.max_pending);
+    if std::env::var_os("ACCESS_LOG").is_some() {
+        config.access_log = Some(AccessLogConfig {
+            off: Vec::new(),
+            worker: "W0".into(),
+        });
+        let (wake, woken) = std::sync::mpsc::channel::<()>();
+        bridge.set_waker(Some(Box::new(move || {
+            let _ = wake.send(());
+        })));
+        let js = bridge.clone();
+        std::thread::spawn(move || {
+            while woken.recv().is_ok() {
+                drop(js.take());
+            }
+        });
+    }
     let engine = match Engine::start(config, bridge) {
         Ok(engine) => engine,
         Err(e) => {
