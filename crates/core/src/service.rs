@@ -179,19 +179,24 @@ fn to_app(
     req: Request<Incoming>,
     readable: bool,
 ) -> impl Future<Output = Response<ResponseBody>> + Send + 'static {
-    let html = wants_html(req.headers());
     let done = |response| Either::Right(Either::Left(ready(response)));
     match (group.app, &group.proxy) {
-        (Some(handler), _) => Either::Left(dispatch::to_js(shared, peer, handler, req, html)),
+        (Some(handler), _) => {
+            let html = wants_html(req.headers());
+            Either::Left(dispatch::to_js(shared, peer, handler, req, html))
+        }
         (None, Some(route)) => {
-            let boxed: Boxed =
-                Box::pin(crate::proxy::forward(route, &group.prefix, peer, req, html));
+            let boxed: Boxed = Box::pin(crate::proxy::forward(route, &group.prefix, peer, req));
             Either::Right(Either::Right(boxed))
         }
         // Only directories here, and none had the file.
-        (None, None) if readable => done(error_response(StatusCode::NOT_FOUND, html)),
+        (None, None) if readable => done(error_response(
+            StatusCode::NOT_FOUND,
+            wants_html(req.headers()),
+        )),
         (None, None) => {
-            let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, html);
+            let mut response =
+                error_response(StatusCode::METHOD_NOT_ALLOWED, wants_html(req.headers()));
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));

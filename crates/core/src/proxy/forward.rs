@@ -27,7 +27,7 @@ use super::pool::{Conn, ExchangeError};
 use super::upgrade::tunnel;
 use super::{ProxyRoute, Upstream};
 use crate::body::ResponseBody;
-use crate::error_page::error_response;
+use crate::error_page::{error_response, wants_html};
 
 /// RFC 9110 §9.2.2.
 fn idempotent(method: &Method) -> bool {
@@ -202,15 +202,15 @@ async fn attempt_upgrade(
         .map_err(|e| classify(&ExchangeError::Http(e)))
 }
 
-/// `html`: error pages as HTML (the client asked for it), else JSON. The
-/// request is made ready for the members here (path, headers); the future only
+/// Error pages are HTML when the client asks for it, else JSON: decided only
+/// when one is sent, from the client's `Accept`. The request is made ready for
+/// the members here (path, headers); the future only
 /// holds what the exchange needs.
 pub fn forward(
     route: &ProxyRoute,
     prefix: &str,
     peer: &Bytes,
     req: Request<crate::incoming::Incoming>,
-    html: bool,
 ) -> impl Future<Output = Response<ResponseBody>> + Send + 'static {
     let (mut parts, body) = req.into_parts();
     let path = member_path(route, prefix, &parts.uri);
@@ -228,9 +228,9 @@ pub fn forward(
     let upstream = route.upstream.clone();
     async move {
         let Some(path) = path else {
-            return error_response(StatusCode::BAD_REQUEST, html);
+            return error_response(StatusCode::BAD_REQUEST, wants_html(&parts.headers));
         };
-        to_members(&upstream, parts, body, path, client_upgrade, html).await
+        to_members(&upstream, parts, body, path, client_upgrade).await
     }
 }
 
@@ -242,8 +242,8 @@ async fn to_members(
     body: crate::incoming::Incoming,
     path: PathAndQuery,
     client_upgrade: Option<OnUpgrade>,
-    html: bool,
 ) -> Response<ResponseBody> {
+    let html = || wants_html(&parts.headers);
     let hint = body.size_hint();
     let slot: Option<BodySlot> = (!body.is_end_stream()).then(|| Arc::new(Mutex::new(Some(body))));
     let outgoing = Outgoing {
@@ -258,7 +258,7 @@ async fn to_members(
     let mut failed = StatusCode::BAD_GATEWAY;
     loop {
         let Some(in_flight) = upstream.balancer.pick(tried) else {
-            return error_response(failed, html);
+            return error_response(failed, html());
         };
         tried.add(in_flight.index);
         let deadline = Instant::now() + upstream.timeout;
@@ -298,13 +298,13 @@ async fn to_members(
                     }
                     _ => failed = StatusCode::BAD_GATEWAY,
                 }
-                return error_response(failed, html);
+                return error_response(failed, html());
             }
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             let Some(client_upgrade) = client_upgrade else {
                 // Not asked for: nothing can be relayed after it.
-                return error_response(StatusCode::BAD_GATEWAY, html);
+                return error_response(StatusCode::BAD_GATEWAY, html());
             };
             let accepted = upgrade_asked(response.headers());
             let member_upgrade = hyper::upgrade::on(&mut response);
