@@ -144,6 +144,8 @@ pub struct Bridge {
     held: Mutex<Vec<HeldReply>>,
     /// A current-thread runtime, whose thread sends the held replies (`end_batch`).
     relay: OnceLock<tokio::runtime::Handle>,
+    /// Where WebSocket sessions run, when not on the engine's threads.
+    session_loop: OnceLock<Arc<dyn crate::websocket::SessionLoop>>,
     /// Open WebSockets, for JS's sends.
     pub outlets: Outlets,
     /// Bytes of WebSocket messages in the outbox: past `WS_INBOX_MAX` the
@@ -177,11 +179,21 @@ impl Bridge {
             max_pending,
             held: Mutex::default(),
             relay: OnceLock::new(),
+            session_loop: OnceLock::new(),
             outlets: Outlets::default(),
             ws_inbox: AtomicUsize::new(0),
             ws_room: Notify::new(),
             stats: Stats::default(),
         })
+    }
+
+    /// Run WebSocket sessions on `session_loop` (the JS thread's) from now on.
+    pub fn set_session_loop(&self, session_loop: Arc<dyn crate::websocket::SessionLoop>) {
+        let _ = self.session_loop.set(session_loop);
+    }
+
+    pub fn session_loop(&self) -> Option<&Arc<dyn crate::websocket::SessionLoop>> {
+        self.session_loop.get()
     }
 
     /// Install (or, with None, drop) the function that wakes the JS thread.
@@ -204,7 +216,7 @@ impl Bridge {
         };
         if wake {
             self.wake();
-        } else if first {
+        } else if first && !crate::websocket::ON_SESSION_LOOP.with(std::cell::Cell::get) {
             // A worker kept busy by other connections may not park for a while.
             if let (Ok(runtime), Some(me)) =
                 (tokio::runtime::Handle::try_current(), self.me.upgrade())

@@ -13,7 +13,7 @@
 #[cfg(unix)]
 mod raw;
 #[cfg(unix)]
-pub use raw::{Listener, Socket};
+pub use raw::{Listener, Readiness, Socket};
 
 #[cfg(not(unix))]
 mod portable;

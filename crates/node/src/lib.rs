@@ -4,6 +4,8 @@
 pub mod hot_calls;
 pub mod notify;
 mod record_buffer;
+#[cfg(unix)]
+mod session_loop;
 pub mod shared;
 
 use std::ptr;
@@ -332,6 +334,23 @@ type BatchListener<'env> = Function<
     (),
 >;
 
+/// WebSocket sessions run on this (the JS) thread's loop, where their
+/// messages are handled; `SKITAI_WS_THREAD=engine` keeps them on the engine's
+/// threads (to compare the two).
+#[cfg(unix)]
+fn install_session_loop(env: &Env, bridge: &Arc<Bridge>) {
+    if std::env::var("SKITAI_WS_THREAD").as_deref() == Ok("engine") {
+        return;
+    }
+    let mut uv_loop = ptr::null_mut();
+    // SAFETY: the env of the call being run, on its thread.
+    let status = unsafe { sys::napi_get_uv_event_loop(env.raw(), &mut uv_loop) };
+    if status == sys::Status::napi_ok && !uv_loop.is_null() {
+        let session_loop = session_loop::JsSessionLoop::for_this_thread(env.raw(), uv_loop.cast());
+        bridge.set_session_loop(session_loop);
+    }
+}
+
 #[napi]
 pub struct NativeServer {
     engine: Engine,
@@ -348,6 +367,7 @@ impl NativeServer {
     /// are `log`'s first `logLength` bytes: each the same Buffer batch after batch, read before the call returns.
     #[napi(constructor)]
     pub fn new(
+        env: Env,
         options: EngineOptions,
         #[napi(
             ts_arg_type = "(text: string, buffers: Buffer[] | undefined, wsText: string | undefined, wsBinary: Buffer | undefined, wsMeta: Buffer | undefined, log: Buffer | undefined, logLength: number) => void"
@@ -397,6 +417,8 @@ impl NativeServer {
             bridge.set_waker(None);
             Error::new(Status::GenericFailure, format!("listen: {e}"))
         })?;
+        #[cfg(unix)]
+        install_session_loop(&env, &bridge);
         let handle = hot_calls::register(bridge.clone());
         Ok(NativeServer {
             engine,

@@ -1,5 +1,7 @@
-//! Unix: the socket on tokio's reactor (`AsyncFd`), read and written with
-//! system calls by number on Linux (libc's functions on other unixes).
+//! Unix: the socket on tokio's reactor (`AsyncFd`), or on another loop that
+//! tells when it is ready (`Readiness`: the JS thread's, for WebSockets), read
+//! and written with system calls by number on Linux (libc's functions on other
+//! unixes).
 
 use std::io::{self, IoSlice};
 use std::mem;
@@ -14,9 +16,27 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 /// The most slices one `sendmsg` takes (Linux's UIO_MAXIOV).
 const MAX_SLICES: usize = 1024;
 
-/// A connected TCP socket registered with the current runtime.
+/// A connected TCP socket, registered with the current runtime or with
+/// another loop.
 pub struct Socket {
-    fd: AsyncFd<TcpStream>,
+    fd: Registered,
+}
+
+/// Readiness from a loop other than tokio's. Like tokio's: ready until
+/// `clear`ed (the kernel said `WouldBlock`, or took or gave less than asked).
+pub trait Readiness: Send + Sync {
+    /// Ready for writing (`write`) or reading; else `cx` is woken when it is.
+    fn poll_ready(&self, cx: &mut Context<'_>, write: bool) -> Poll<io::Result<()>>;
+    fn clear(&self, write: bool);
+}
+
+enum Registered {
+    Tokio(AsyncFd<TcpStream>),
+    /// `ready` first: it lets go of the descriptor before `stream` closes it.
+    Loop {
+        ready: Box<dyn Readiness>,
+        stream: TcpStream,
+    },
 }
 
 /// A listening socket whose connections come out as [`Socket`]s.
@@ -45,7 +65,9 @@ impl Socket {
         let interest = Interest::READABLE | Interest::WRITABLE;
         // SAFETY: the stream owns its descriptor and keeps it while registered.
         let fd = unsafe { AsyncFd::register_with_interest(stream, interest)? };
-        Ok(Socket { fd })
+        Ok(Socket {
+            fd: Registered::Tokio(fd),
+        })
     }
 
     /// Take over a tokio stream (an outgoing connection, made by tokio's connect).
@@ -53,19 +75,45 @@ impl Socket {
         Socket::new(stream.into_std()?)
     }
 
+    /// Off tokio's reactor, for another loop (`on_loop`); still open.
+    pub fn into_std(self) -> TcpStream {
+        match self.fd {
+            Registered::Tokio(fd) => fd.into_inner(),
+            Registered::Loop { stream, .. } => stream,
+        }
+    }
+
+    /// A socket another loop watches; `ready` says when it may be read or written.
+    pub fn on_loop(stream: TcpStream, ready: Box<dyn Readiness>) -> Socket {
+        Socket {
+            fd: Registered::Loop { ready, stream },
+        }
+    }
+
+    fn stream(&self) -> &TcpStream {
+        match &self.fd {
+            Registered::Tokio(fd) => fd.get_ref(),
+            Registered::Loop { stream, .. } => stream,
+        }
+    }
+
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.fd.get_ref().set_nodelay(nodelay)
+        self.stream().set_nodelay(nodelay)
     }
 
     /// Bytes that have arrived, left to be read.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd
-            .async_io(Interest::READABLE, |stream| stream.peek(buf))
-            .await
+        match &self.fd {
+            Registered::Tokio(fd) => {
+                fd.async_io(Interest::READABLE, |stream| stream.peek(buf))
+                    .await
+            }
+            Registered::Loop { .. } => Err(io::ErrorKind::Unsupported.into()),
+        }
     }
 
     fn raw(&self) -> RawFd {
-        self.fd.get_ref().as_raw_fd()
+        self.stream().as_raw_fd()
     }
 
     /// Read what has arrived; through a shared reference, so that one task can
@@ -88,19 +136,31 @@ impl Socket {
     /// takes nothing); from any thread.
     pub fn try_send_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         let slices = &slices[..slices.len().min(MAX_SLICES)];
-        self.fd.try_io(Interest::WRITABLE, |_| {
-            sys::send_vectored(self.raw(), slices)
-        })
+        match &self.fd {
+            Registered::Tokio(fd) => fd.try_io(Interest::WRITABLE, |_| {
+                sys::send_vectored(self.raw(), slices)
+            }),
+            Registered::Loop { ready, .. } => {
+                let sent = sys::send_vectored(self.raw(), slices);
+                if matches!(&sent, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                    ready.clear(true);
+                }
+                sent
+            }
+        }
     }
 
     /// Ready once the socket may take more.
     pub fn poll_send_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.fd.poll_write_ready(cx).map_ok(drop)
+        match &self.fd {
+            Registered::Tokio(fd) => fd.poll_write_ready(cx).map_ok(drop),
+            Registered::Loop { ready, .. } => ready.poll_ready(cx, true),
+        }
     }
 
     /// No more bytes from this side (the peer reads an end).
     pub fn shutdown_write(&self) -> io::Result<()> {
-        self.fd.get_ref().shutdown(Shutdown::Write)
+        self.stream().shutdown(Shutdown::Write)
     }
 
     /// One read or write of `len` bytes once the socket is ready for it,
@@ -113,11 +173,30 @@ impl Socket {
         len: usize,
         mut io: impl FnMut(RawFd) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
+        let fd = match &self.fd {
+            Registered::Tokio(fd) => fd,
+            Registered::Loop { ready, .. } => {
+                let write = !direction.is_readable();
+                return loop {
+                    ready!(ready.poll_ready(cx, write))?;
+                    match io(self.raw()) {
+                        Ok(n) => {
+                            if n > 0 && n < len {
+                                ready.clear(write);
+                            }
+                            break Poll::Ready(Ok(n));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear(write),
+                        Err(e) => break Poll::Ready(Err(e)),
+                    }
+                };
+            }
+        };
         loop {
             let mut ready = ready!(if direction.is_readable() {
-                self.fd.poll_read_ready(cx)
+                fd.poll_read_ready(cx)
             } else {
-                self.fd.poll_write_ready(cx)
+                fd.poll_write_ready(cx)
             })?;
             match io(self.raw()) {
                 Ok(n) => {

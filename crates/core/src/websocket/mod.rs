@@ -17,6 +17,28 @@ use crate::bridge::Bridge;
 use crate::record;
 use outlets::{Backlog, Outbound};
 
+/// A session, made on the loop that runs it from the socket that loop watches.
+pub type SessionStart = Box<
+    dyn FnOnce(crate::socket::Socket) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+        + Send,
+>;
+
+thread_local! {
+    /// Set while a session loop runs its sessions on this thread: that loop
+    /// wakes JS once it is done (`Bridge::wake_if_due`), so events need no
+    /// timer of their own on the engine's runtime.
+    pub static ON_SESSION_LOOP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs WebSocket sessions on a loop of its own instead of the engine's
+/// threads: the JS thread's, where the messages are handled, so that none
+/// crosses between threads (set by the addon, on unix).
+pub trait SessionLoop: Send + Sync {
+    /// Watch `stream` on that loop and run there what `start` makes of it;
+    /// `bridge` is woken (`wake_if_due`) once the loop has run its sessions.
+    fn adopt(&self, bridge: Arc<Bridge>, stream: std::net::TcpStream, start: SessionStart);
+}
+
 /// How an accepted socket runs, as the endpoint's options say.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -70,6 +92,10 @@ impl Accepted {
                 backlog,
             })),
         }))
+    }
+
+    pub fn handoff(&self) -> &Handoff {
+        &self.0
     }
 
     /// The session starts: from here it reports the close.

@@ -25,7 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::deflate::{self, Inflating};
 use super::outlets::{Backlog, Outbound};
 use super::wire::{Reader, Wire, WireIo};
-use super::{Accepted, Settings, Start};
+use super::{Accepted, Settings};
 use crate::bridge::Bridge;
 use crate::connection::ShutdownSignal;
 use crate::quiet::Quiet;
@@ -113,90 +113,154 @@ impl Clock {
     }
 }
 
-/// Run the socket to its end, then tell JS how it closed.
+/// Run the socket to its end, then tell JS how it closed: here, or on the
+/// bridge's session loop (the JS thread's) when it has one.
 pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
     let Some((handoff, start)) = accepted.start() else {
         return;
     };
-    let Start {
-        upgrade,
+    let report = CloseReport {
+        bridge: handoff.bridge.clone(),
+        id: handoff.id,
+        reported: false,
+    };
+    // The connection's own socket (what the connection served), so that JS can
+    // write to it directly; bytes hyper read past the handshake go first.
+    let upgrade = start.upgrade;
+    let parts = match upgrade.await.map(|u| u.downcast::<TokioIo<TcpSocket>>()) {
+        Ok(Ok(parts)) => (parts.io.into_inner(), parts.read_buf),
+        _ => return report.closed(ABNORMAL, Bytes::new()),
+    };
+    let rest = Rest {
+        settings: start.settings,
+        outbound: start.outbound,
+        wake: start.wake,
+        backlog: start.backlog,
+        shutdown,
+    };
+    #[cfg(unix)]
+    if let Some(session_loop) = report.bridge.session_loop().cloned() {
+        let (io, read_buf) = parts;
+        let bridge = report.bridge.clone();
+        // This task stays until the session has ended, so that the engine's
+        // shutdown waits for it as for any connection; if this task is dropped
+        // first (the engine disposed), the session ends at its next turn, before
+        // it could touch a timer of the engine's gone runtime.
+        let (ended, has_ended) = tokio::sync::oneshot::channel::<()>();
+        let (alive, engine_gone) = tokio::sync::oneshot::channel::<()>();
+        // The report goes with the session: made there, or, if that loop never
+        // runs it, when the closure is dropped.
+        session_loop.adopt(
+            bridge,
+            io.into_std(),
+            Box::new(move |io| {
+                Box::pin(async move {
+                    let mut engine_gone = engine_gone;
+                    let closed = {
+                        let mut session = std::pin::pin!(serve(&report, io, read_buf, rest));
+                        std::future::poll_fn(|cx| {
+                            if std::pin::Pin::new(&mut engine_gone).poll(cx).is_ready() {
+                                return std::task::Poll::Ready(None);
+                            }
+                            session.as_mut().poll(cx).map(Some)
+                        })
+                        .await
+                    };
+                    if let Some((code, reason)) = closed {
+                        report.closed(code, reason);
+                    }
+                    drop(ended);
+                })
+            }),
+        );
+        let _ = has_ended.await;
+        drop(alive);
+        return;
+    }
+    let (code, reason) = serve(&report, parts.0, parts.1, rest).await;
+    report.closed(code, reason);
+}
+
+/// What a session needs besides its socket.
+struct Rest {
+    settings: Settings,
+    outbound: mpsc::UnboundedReceiver<Outbound>,
+    wake: mpsc::UnboundedSender<Outbound>,
+    backlog: Arc<Backlog>,
+    shutdown: ShutdownSignal,
+}
+
+/// The session on `io`, to its end: how it closed.
+async fn serve(report: &CloseReport, io: TcpSocket, read_buf: Bytes, rest: Rest) -> (u16, Bytes) {
+    let Rest {
         settings,
         outbound,
         wake,
         backlog,
-    } = start;
-    let (id, bridge) = (handoff.id, &handoff.bridge);
-    let report = CloseReport { bridge, id };
-    // The connection's own socket (what the connection served), so that JS can
-    // write to it directly; bytes hyper read past the handshake go first.
-    let parts = match upgrade.await.map(|u| u.downcast::<TokioIo<TcpSocket>>()) {
-        Ok(Ok(parts)) => Some((parts.io.into_inner(), parts.read_buf)),
-        _ => None,
+        shutdown,
+    } = rest;
+    let (wire, read) = Wire::new(io, wake, settings.deflate);
+    let read = if settings.deflate {
+        Reader::Inflating(Box::new(Inflating::new(read, settings.max_message)))
+    } else {
+        Reader::Plain(read)
     };
-    let (code, reason) = match parts {
-        Some((io, read_buf)) => {
-            let (wire, read) = Wire::new(io, wake, settings.deflate);
-            let read = if settings.deflate {
-                Reader::Inflating(Box::new(Inflating::new(read, settings.max_message)))
-            } else {
-                Reader::Plain(read)
-            };
-            let config = WebSocketConfig::default()
-                .read_buffer_size(READ_CHUNK)
-                .max_message_size(Some(settings.max_message))
-                .max_frame_size(Some(settings.max_message));
-            let socket = WebSocketStream::from_partially_read(
-                WireIo {
-                    wire: wire.clone(),
-                    read,
-                },
-                read_buf.to_vec(),
-                Role::Server,
-                Some(config),
-            )
-            .await;
-            let _ = backlog.wire.set(wire.clone());
-            let (sink, stream) = socket.split();
-            let session = Session {
-                id,
-                bridge,
-                sink,
-                wire,
-                backlog,
-                settings,
-                closing: None,
-                shutdown: shutdown.borrow().is_some(),
-            };
-            session.serve(stream, outbound).await
-        }
-        None => (ABNORMAL, Bytes::new()),
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_CHUNK)
+        .max_message_size(Some(settings.max_message))
+        .max_frame_size(Some(settings.max_message));
+    let socket = WebSocketStream::from_partially_read(
+        WireIo {
+            wire: wire.clone(),
+            read,
+        },
+        read_buf.to_vec(),
+        Role::Server,
+        Some(config),
+    )
+    .await;
+    let _ = backlog.wire.set(wire.clone());
+    let (sink, stream) = socket.split();
+    let session = Session {
+        id: report.id,
+        bridge: &report.bridge,
+        sink,
+        wire,
+        backlog,
+        settings,
+        closing: None,
+        shutdown: shutdown.borrow().is_some(),
     };
-    report.closed(code, reason);
+    session.serve(stream, outbound).await
 }
 
 /// Tells JS how the socket closed, exactly once: with the session's code, or
-/// 1006 if the session ended any other way (unwound by a bug), so that JS never
-/// keeps a socket that is gone.
-struct CloseReport<'a> {
-    bridge: &'a Arc<Bridge>,
+/// 1006 if the session ended any other way (unwound by a bug, or never run),
+/// so that JS never keeps a socket that is gone.
+struct CloseReport {
+    bridge: Arc<Bridge>,
     id: u64,
+    reported: bool,
 }
 
-impl CloseReport<'_> {
-    fn closed(self, code: u16, reason: Bytes) {
-        let (bridge, id) = (self.bridge, self.id);
-        std::mem::forget(self);
-        bridge.outlets.close(id);
-        bridge.emit(|b| record::ws_closed(b, id, code, reason));
+impl CloseReport {
+    fn closed(mut self, code: u16, reason: Bytes) {
+        self.report(code, reason);
+    }
+
+    fn report(&mut self, code: u16, reason: Bytes) {
+        let id = self.id;
+        self.reported = true;
+        self.bridge.outlets.close(id);
+        self.bridge.emit(|b| record::ws_closed(b, id, code, reason));
     }
 }
 
-impl Drop for CloseReport<'_> {
+impl Drop for CloseReport {
     fn drop(&mut self) {
-        let id = self.id;
-        self.bridge.outlets.close(id);
-        self.bridge
-            .emit(|b| record::ws_closed(b, id, ABNORMAL, Bytes::new()));
+        if !self.reported {
+            self.report(ABNORMAL, Bytes::new());
+        }
     }
 }
 
