@@ -6,11 +6,10 @@
 // sockets) is not counted, and is about the same for all three.
 //
 //   npm run bench:instructions            MODE=proxy (default) or MODE=static
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { here, hyperFloor, need, nginxConfig, writeReport, wrk } from './lib.js'
+import { here, hyperFloor, need, nginxProxy, nginxStatic, nginxUpstream, start, stopAll, writeBenchFile, writeReport, wrk, type Peer } from './lib.js'
 
 const MODE = process.env.MODE === 'static' ? 'static' : 'proxy'
 const DURATION = Number(process.env.DURATION ?? 5)
@@ -38,58 +37,20 @@ function peers(): Counted[] {
   const engine = engineAlone()
   if (MODE === 'proxy') {
     const upstream = `127.0.0.1:${UPSTREAM_PORT}`
-    const nginx = nginxConfig(
-      'nginx-proxy-counted',
-      `  keepalive_requests 10000000;
-  upstream backend { server ${upstream}; keepalive 64; keepalive_requests 10000000; }
-  server {
-    listen 127.0.0.1:18212;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-    }
-  }`,
-    )
+    const nginx = nginxProxy('nginx-proxy-counted', 18212, upstream)
     return [
       { name: 'skitai engine', command: [engine], env: { UPSTREAM: upstream }, port: 18211 },
       { name: 'nginx', command: ['nginx', '-c', nginx, '-p', tmp, '-g', 'master_process off;'], port: 18212 },
       { name: 'hyper alone', command: [hyperFloor('floor-proxy')], env: { UPSTREAM: upstream }, port: 18213 },
     ]
   }
-  mkdirSync(www, { recursive: true })
-  const data = Buffer.alloc(1024)
-  for (let i = 0; i < data.length; i++) data[i] = (i * 131) & 0xff
-  writeFileSync(join(www, FILE.slice(1)), data)
-  const nginx = nginxConfig(
-    'nginx-static-counted',
-    `  tcp_nopush on;
-  keepalive_requests 100000;
-  types { application/octet-stream bin; }
-  server { listen 127.0.0.1:18212; root ${www}; }`,
-  )
+  writeBenchFile(www, FILE.slice(1), 1024)
+  const nginx = nginxStatic('nginx-static-counted', 18212, www)
   return [
     { name: 'skitai engine', command: [engine], env: { WWW: www }, port: 18211 },
     { name: 'nginx', command: ['nginx', '-c', nginx, '-p', tmp, '-g', 'master_process off;'], port: 18212 },
     { name: 'hyper alone', command: [hyperFloor('floor-static')], env: { WWW: www }, port: 18213 },
   ]
-}
-
-async function answering(port: number, path: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode} before it answered`)
-    try {
-      await fetch(`http://127.0.0.1:${port}${path}`)
-      return
-    } catch {
-      if (Date.now() > deadline) throw new Error(`no answer on port ${port}`)
-      await sleep(200)
-    }
-  }
 }
 
 /** The instructions counted in the one dump `callgrind_control -d` wrote for `pid`. */
@@ -103,22 +64,27 @@ function dumped(pid: number): number {
 
 /** Start `peer` under callgrind, warm it up, count `DURATION` seconds of wrk's requests. */
 async function count(peer: Counted, path: string): Promise<{ peer: string; requests: number; instructions: number }> {
-  const child = spawn('taskset', ['-c', '0', 'valgrind', '--tool=callgrind', `--callgrind-out-file=${counts}/%p`, ...peer.command], {
-    env: { ...process.env, ...peer.env, PORT: String(peer.port) },
-    stdio: 'ignore',
-  })
+  const counted: Peer = {
+    name: peer.name,
+    command: ['valgrind', '-q', '--tool=callgrind', `--callgrind-out-file=${counts}/%p`, ...peer.command],
+    env: peer.env,
+    port: peer.port,
+    // Valgrind translates the whole program before it answers.
+    readyWithinMs: 60_000,
+  }
   try {
-    await answering(peer.port, path, child)
+    await start(counted)
+    const pid = String(counted.process!.pid)
     const url = `http://127.0.0.1:${peer.port}${path}`
     wrk(url, CONNECTIONS, 2)
-    execFileSync('callgrind_control', ['-z', String(child.pid)], { stdio: 'ignore' })
+    execFileSync('callgrind_control', ['-z', pid], { stdio: 'ignore' })
     const r = wrk(url, CONNECTIONS, DURATION)
-    execFileSync('callgrind_control', ['-d', String(child.pid)], { stdio: 'ignore' })
-    const instructions = dumped(child.pid!) / r.requests
+    execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' })
+    const instructions = dumped(Number(pid)) / r.requests
     console.log(`${peer.name.padEnd(14)} ${r.requests} requests, ${instructions.toFixed(0)} instructions per request`)
     return { peer: peer.name, requests: r.requests, instructions }
   } finally {
-    child.kill('SIGKILL')
+    counted.process?.kill('SIGKILL')
   }
 }
 
@@ -129,22 +95,16 @@ async function main(): Promise<void> {
   rmSync(counts, { recursive: true, force: true })
   mkdirSync(counts, { recursive: true })
   const measured = peers()
-  let upstream: ChildProcess | undefined
-  if (MODE === 'proxy') {
-    const conf = nginxConfig(
-      'nginx-upstream',
-      `  keepalive_requests 10000000;
-  keepalive_timeout 75s;
-  server { listen 127.0.0.1:${UPSTREAM_PORT}; location / { default_type text/plain; return 200 "hello world\\n"; } }`,
-    )
-    upstream = spawn('taskset', ['-c', '1', 'nginx', '-c', conf, '-p', tmp], { stdio: 'ignore' })
-  }
+  // The proxies' upstream runs on CPU 1, with wrk.
+  const upstream: Peer[] =
+    MODE === 'proxy' ? [{ name: 'upstream', command: ['taskset', '-c', '1', 'nginx', '-c', nginxUpstream(UPSTREAM_PORT), '-p', tmp], port: UPSTREAM_PORT }] : []
   const path = MODE === 'proxy' ? '/' : FILE
   const runs = []
   try {
+    for (const peer of upstream) await start(peer)
     for (const peer of measured) runs.push(await count(peer, path))
   } finally {
-    upstream?.kill('SIGTERM')
+    stopAll(upstream)
   }
   const floor = runs.find((r) => r.peer === 'hyper alone')!.instructions
   const nginx = runs.find((r) => r.peer === 'nginx')!.instructions

@@ -14,6 +14,8 @@ export interface Peer {
   command?: string[]
   env?: Record<string, string>
   port: number
+  /** How long a command may take to answer (default 10 s). */
+  readyWithinMs?: number
   process?: ChildProcess
 }
 
@@ -42,7 +44,7 @@ export function start(peer: Peer): Promise<void> {
     })
     child.once('exit', (code) => reject(new Error(`${peer.name} exited with ${code} before it was ready`)))
     if (peer.command) {
-      const deadline = Date.now() + 10_000
+      const deadline = Date.now() + (peer.readyWithinMs ?? 10_000)
       const poll = (): void => {
         fetch(`http://127.0.0.1:${peer.port}/`).then(
           () => resolve(),
@@ -190,6 +192,55 @@ ${http}
 `,
   )
   return conf
+}
+
+/** The upstream the proxy benchmarks put behind every proxy: an nginx answering `hello world\n` at `port`. */
+export function nginxUpstream(port: number): string {
+  return nginxConfig(
+    'nginx-upstream',
+    `  keepalive_requests 10000000;
+  keepalive_timeout 75s;
+  server { listen 127.0.0.1:${port}; location / { default_type text/plain; return 200 "hello world\\n"; } }`,
+  )
+}
+
+/** nginx proxying `port` to `upstream` (host:port): a keep-alive upstream block, HTTP/1.1, X-Forwarded-For/-Proto/-Host. */
+export function nginxProxy(name: string, port: number, upstream: string): string {
+  return nginxConfig(
+    name,
+    `  keepalive_requests 10000000;
+  upstream backend { server ${upstream}; keepalive 64; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+    }
+  }`,
+  )
+}
+
+/** nginx serving the directory `root` at `port`, sendfile on, `.bin` as application/octet-stream. */
+export function nginxStatic(name: string, port: number, root: string): string {
+  return nginxConfig(
+    name,
+    `  tcp_nopush on;
+  keepalive_requests 100000;
+  types { application/octet-stream bin; }
+  server { listen 127.0.0.1:${port}; root ${root}; }`,
+  )
+}
+
+/** `dir/name`, `size` bytes of a fixed pattern (the same file every run). */
+export function writeBenchFile(dir: string, name: string, size: number): void {
+  mkdirSync(dir, { recursive: true })
+  const data = Buffer.alloc(size)
+  for (let i = 0; i < size; i++) data[i] = (i * 131) & 0xff
+  writeFileSync(join(dir, name), data)
 }
 
 /**

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildPackage, cpuSeconds, here, hyperFloor, median, need, nginxConfig, servingPid, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
+import { buildPackage, cpuSeconds, here, hyperFloor, median, need, nginxProxy, nginxUpstream, servingPid, start, stopAll, writeReport, wrk, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const DURATION = Number(process.env.DURATION ?? 10)
@@ -24,42 +24,14 @@ function prepare(): void {
   if (!existsSync(join(here, 'node_modules', 'http-proxy'))) execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: here, stdio: 'inherit' })
 }
 
-function nginxUpstream(): string {
-  return nginxConfig(
-    'nginx-upstream',
-    `  keepalive_requests 10000000;
-  keepalive_timeout 75s;
-  server { listen 127.0.0.1:${UPSTREAM_PORT}; location / { default_type text/plain; return 200 "hello world\\n"; } }`,
-  )
-}
-
-function nginxProxy(port: number): string {
-  return nginxConfig(
-    'nginx-proxy',
-    `  keepalive_requests 10000000;
-  upstream backend { server 127.0.0.1:${UPSTREAM_PORT}; keepalive 64; keepalive_requests 10000000; }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-    }
-  }`,
-  )
-}
-
 async function main(): Promise<void> {
   prepare()
   const upstreamAddress = `127.0.0.1:${UPSTREAM_PORT}`
   // The upstream runs on CPU 1, with wrk: the same for every proxy measured.
-  const upstream: Peer = { name: 'upstream', command: ['taskset', '-c', '1', 'nginx', '-c', nginxUpstream(), '-p', tmp], port: UPSTREAM_PORT }
+  const upstream: Peer = { name: 'upstream', command: ['taskset', '-c', '1', 'nginx', '-c', nginxUpstream(UPSTREAM_PORT), '-p', tmp], port: UPSTREAM_PORT }
   const peers: Peer[] = [
     { name: 'skitai native', script: 'skitai-proxy.mjs', env: { ENGINE: 'native', UPSTREAM: upstreamAddress }, port: 18201 },
-    { name: 'nginx', command: ['nginx', '-c', nginxProxy(18202), '-p', tmp], port: 18202 },
+    { name: 'nginx', command: ['nginx', '-c', nginxProxy('nginx-proxy', 18202, upstreamAddress), '-p', tmp], port: 18202 },
     { name: 'http-proxy', script: 'http-proxy.mjs', env: { UPSTREAM: upstreamAddress }, port: 18203 },
     { name: 'skitai js', script: 'skitai-proxy.mjs', env: { ENGINE: 'js', UPSTREAM: upstreamAddress }, port: 18204 },
     // Not a contender: what hyper alone costs on both sides.

@@ -6,9 +6,9 @@
 //
 //   npm run bench:static          ROUNDS=3 DURATION=10 by default
 import { execFile, execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { buildPackage, cpuSeconds, here, hyperFloor, median, need, nginxConfig, servingPid, start, stopAll, writeReport, wrk, wrkAlongside, type Peer } from './lib.js'
+import { buildPackage, cpuSeconds, here, hyperFloor, median, need, nginxStatic, servingPid, start, stopAll, writeBenchFile, writeReport, wrk, wrkAlongside, type Peer } from './lib.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
 /** Rounds with skitai native, nginx and hyper alone loaded at the same time. */
@@ -32,22 +32,7 @@ function prepare(): void {
   need('nginx', 'apt-get install -y nginx-light')
   buildPackage()
   if (!existsSync(join(here, 'node_modules', '@fastify', 'static'))) execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: here, stdio: 'inherit' })
-  mkdirSync(www, { recursive: true })
-  for (const f of FILES) {
-    const data = Buffer.alloc(f.size)
-    for (let i = 0; i < f.size; i++) data[i] = (i * 131) & 0xff
-    writeFileSync(join(www, f.name), data)
-  }
-}
-
-function nginxStatic(port: number): string {
-  return nginxConfig(
-    'nginx',
-    `  tcp_nopush on;
-  keepalive_requests 100000;
-  types { application/octet-stream bin; }
-  server { listen 127.0.0.1:${port}; root ${www}; }`,
-  )
+  for (const f of FILES) writeBenchFile(www, f.name, f.size)
 }
 
 function rssMiB(pid: number): number {
@@ -77,7 +62,7 @@ async function main(): Promise<void> {
     { name: 'skitai native', script: 'skitai-static.mjs', env: { ENGINE: 'native', WWW: www }, port: 18101 },
     { name: 'skitai js', script: 'skitai-static.mjs', env: { ENGINE: 'js', WWW: www }, port: 18102 },
     { name: '@fastify/static', script: 'fastify-static.mjs', env: { WWW: www }, port: 18103 },
-    { name: 'nginx', command: ['nginx', '-c', nginxStatic(nginxPort), '-p', tmp], port: nginxPort },
+    { name: 'nginx', command: ['nginx', '-c', nginxStatic('nginx', nginxPort, www), '-p', tmp], port: nginxPort },
     // Not a contender: what hyper alone costs, the files held in memory.
     { name: 'hyper alone', command: [hyperFloor('floor-static')], env: { WWW: www }, port: 18105 },
   ]

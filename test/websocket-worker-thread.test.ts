@@ -33,8 +33,8 @@ test('a worker thread serving an open WebSocket ends cleanly (native)', async ()
   assert.equal(echo, 'over the worker loop')
   const closed = new Promise((resolve) => ws.once('close', resolve))
   assert.equal(await worker.terminate(), 1)
-  // The worker's engine went with it: the client sees its socket end.
+  // The worker's engine went with it: the client sees its socket end. (Had
+  // the worker's loop closed with a handle open, node would have aborted this
+  // whole process, and the runner would report the file as failed.)
   await closed
-  // And this process is still here to say so.
-  assert.equal(process.exitCode ?? 0, 0)
 })

@@ -53,7 +53,7 @@ impl Handle {
         handle
     }
 
-    /// SAFETY: `handle` was made by `Handle::new` and was initialised by libuv.
+    /// SAFETY: `handle` was made by `Handle::alloc`.
     unsafe fn data(handle: *mut c_void) -> *mut c_void {
         unsafe { *handle.cast::<*mut c_void>() }
     }
@@ -408,26 +408,28 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
     // An error is the system call's to report: it finds the socket ready.
     let events = if status < 0 { state.watching } else { events };
     state.ready |= events;
-    let mut wakers = Vec::new();
     let mut watching = state.watching;
-    if events & UV_READABLE != 0 {
-        match state.read.take() {
-            Some(waker) => wakers.push(waker),
+    let read = if events & UV_READABLE != 0 {
+        let read = state.read.take();
+        if read.is_none() {
             // Nobody reads now (JS has not taken the messages yet): stop asking,
             // or a level-triggered poll would report the same bytes each turn.
-            None => watching &= !UV_READABLE,
+            watching &= !UV_READABLE;
         }
-    }
-    if events & UV_WRITABLE != 0 {
+        read
+    } else {
+        None
+    };
+    let write = if events & UV_WRITABLE != 0 {
         watching &= !UV_WRITABLE;
-        wakers.extend(state.write.take());
-    }
+        state.write.take()
+    } else {
+        None
+    };
     watch.watch(&mut state, watching);
     drop(state);
     IN_CALLBACK.with(|c| c.set(true));
-    for waker in wakers {
-        waker.wake();
-    }
+    read.into_iter().chain(write).for_each(Waker::wake);
     // The check callback after this poll phase runs what was woken.
 }
 

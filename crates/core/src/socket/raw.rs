@@ -173,40 +173,36 @@ impl Socket {
         len: usize,
         mut io: impl FnMut(RawFd) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let fd = match &self.fd {
-            Registered::Tokio(fd) => fd,
-            Registered::Loop { ready, .. } => {
-                let write = !direction.is_readable();
-                return loop {
-                    ready!(ready.poll_ready(cx, write))?;
-                    match io(self.raw()) {
-                        Ok(n) => {
-                            if n > 0 && n < len {
-                                ready.clear(write);
-                            }
-                            break Poll::Ready(Ok(n));
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear(write),
-                        Err(e) => break Poll::Ready(Err(e)),
-                    }
-                };
-            }
-        };
+        let write = !direction.is_readable();
         loop {
-            let mut ready = ready!(if direction.is_readable() {
-                fd.poll_read_ready(cx)
-            } else {
-                fd.poll_write_ready(cx)
-            })?;
-            match io(self.raw()) {
-                Ok(n) => {
-                    if n > 0 && n < len {
-                        ready.clear_ready();
-                    }
-                    return Poll::Ready(Ok(n));
+            // Tokio's readiness comes as a guard that clears it; the other
+            // loop's is cleared through `ready`.
+            let mut guard = match &self.fd {
+                Registered::Tokio(fd) => Some(ready!(if write {
+                    fd.poll_write_ready(cx)
+                } else {
+                    fd.poll_read_ready(cx)
+                })?),
+                Registered::Loop { ready, .. } => {
+                    ready!(ready.poll_ready(cx, write))?;
+                    None
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
-                Err(e) => return Poll::Ready(Err(e)),
+            };
+            let done = io(self.raw());
+            let spent = match &done {
+                Ok(n) => *n > 0 && *n < len,
+                Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+            };
+            if spent {
+                if let Some(guard) = guard.as_mut() {
+                    guard.clear_ready();
+                } else if let Registered::Loop { ready, .. } = &self.fd {
+                    ready.clear(write);
+                }
+            }
+            match done {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return Poll::Ready(done),
             }
         }
     }

@@ -94,10 +94,6 @@ impl Accepted {
         }))
     }
 
-    pub fn handoff(&self) -> &Handoff {
-        &self.0
-    }
-
     /// The session starts: from here it reports the close.
     pub fn start(&self) -> Option<(&Handoff, Start)> {
         let start = self

@@ -159,8 +159,8 @@ pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
                     let closed = {
                         let mut session = std::pin::pin!(serve(&report, io, read_buf, rest));
                         std::future::poll_fn(|cx| {
-                            if std::pin::Pin::new(&mut engine_gone).poll(cx).is_ready() {
-                                return std::task::Poll::Ready(None);
+                            if Pin::new(&mut engine_gone).poll(cx).is_ready() {
+                                return Poll::Ready(None);
                             }
                             session.as_mut().poll(cx).map(Some)
                         })
