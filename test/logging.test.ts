@@ -105,10 +105,13 @@ for (const engine of ENGINES) {
       )
       const [lateHead, lateEnd] = out.map(fields)
       const ms = (f: string[] | undefined, i: number): number => Number(f?.[i])
-      // A timer fires no sooner than asked (less a ms of rounding between clocks).
+      // Handling starts before JS sees the request, so it spans the whole timer
+      // (less a ms of rounding between clocks)...
       assert.ok(ms(lateHead, 19) >= 148, `handling ${ms(lateHead, 19)} ms`)
       assert.ok(ms(lateHead, 20) < ms(lateHead, 19), `transfer ${ms(lateHead, 20)} ms of a body at hand`)
-      assert.ok(ms(lateEnd, 20) >= 148, `transfer ${ms(lateEnd, 20)} ms`)
+      // ...but transfer starts when the head reaches the engine, a little after
+      // JS set its timer (more than a little on a loaded machine): most of it.
+      assert.ok(ms(lateEnd, 20) >= 100, `transfer ${ms(lateEnd, 20)} ms`)
       assert.ok(ms(lateEnd, 19) < ms(lateEnd, 20), `handling ${ms(lateEnd, 19)} ms of a head sent at once`)
     })
 
