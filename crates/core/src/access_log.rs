@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 
@@ -160,13 +160,16 @@ impl AccessLog {
                 HeaderValue::from_bytes(given).unwrap_or(HeaderValue::from_static("-"))
             }
             _ => {
-                // Into the value's own bytes: one allocation.
-                let mut id = BytesMut::with_capacity(self.origin.len() + 16);
-                id.put_slice(&self.origin);
-                put_hex(&mut id, ltxn);
+                let mut digits = [0; 16];
+                let hex = hex(ltxn, &mut digits);
+                // Exactly its size: the value's Bytes take the Vec as it is,
+                // one allocation (a Vec with room left needs a second).
+                let mut id = Vec::with_capacity(self.origin.len() + hex.len());
+                id.extend_from_slice(&self.origin);
+                id.extend_from_slice(hex);
                 // SAFETY: hex digits and '-' only (`origin` is made the same
                 // way), all visible ASCII, as a header value must be.
-                unsafe { HeaderValue::from_maybe_shared_unchecked(id.freeze()) }
+                unsafe { HeaderValue::from_maybe_shared_unchecked(Bytes::from(id)) }
             }
         };
         let user = shown.authorization.and_then(basic_user).unwrap_or_default();
@@ -272,13 +275,14 @@ pub struct OutcomeFields {
     pub transfer_ms: u64,
 }
 
-/// `n` in lower-case hex, without leading zeros.
-fn put_hex(out: &mut BytesMut, n: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
-    for i in (0..digits).rev() {
-        out.put_u8(DIGITS[((n >> (i * 4)) & 0xf) as usize]);
+/// `n` in lower-case hex, without leading zeros, in `digits`.
+fn hex(n: u64, digits: &mut [u8; 16]) -> &[u8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let count = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, digit) in digits[..count].iter_mut().rev().enumerate() {
+        *digit = HEX[((n >> (4 * i)) & 0xf) as usize];
     }
+    &digits[..count]
 }
 
 thread_local! {
@@ -453,9 +457,7 @@ mod tests {
             (0xabc, "abc"),
             (u64::MAX, "ffffffffffffffff"),
         ] {
-            let mut out = BytesMut::new();
-            put_hex(&mut out, n);
-            assert_eq!(&out[..], hex.as_bytes());
+            assert_eq!(super::hex(n, &mut [0; 16]), hex.as_bytes());
         }
     }
 
