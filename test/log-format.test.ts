@@ -92,6 +92,20 @@ describe('request log formatting', () => {
     }
   })
 
+  test('constant text comes out byte for byte, also where eight of its bytes are the bits of no finite double', () => {
+    // Eight bytes at a time are stored as the double they are the bits of; these
+    // are +Infinity, a NaN and -0, which must be stored as words instead.
+    const awkward = ['\x00\x00\x00\x00\x00\x00\xf0\x7f', '\x01\x00\x00\x00\x00\x00\xf8\xff', '\x00\x00\x00\x00\x00\x00\x00\x80']
+    for (const text of [...awkward, awkward.join('ab'), '{"level":30,"time":', 'x'.repeat(37), ...Array.from({ length: 17 }, (_, n) => 'abcdefghijklmnopq'.slice(0, n))]) {
+      const expected = `${text}W1\n`
+      for (const [how, lines] of [['compiled', compileLines([text, field(Field.worker), '\n'])], ['interpreted', interpretLines([text, field(Field.worker), '\n'])]] as const) {
+        const fields = new Array<string>(ACCESS_FIELDS).fill('')
+        fields[Field.worker] = 'W1'
+        assert.equal(linesOf(encodeRecord(fields), lines), expected, `${how}: ${JSON.stringify(text)}`)
+      }
+    }
+  })
+
   test('fields are copied whole, whatever their length; dashed ones are a dash when empty', () => {
     for (const [how, line] of bothWays(field(Field.userAgent))) {
       for (const value of samples) assert.equal(written(value, line), value, how)
