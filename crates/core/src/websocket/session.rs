@@ -4,6 +4,7 @@
 //! keep-alive pings and the server's closing are kept here.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,16 +12,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
+use tungstenite::error::{CapacityError, Error};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
+use tungstenite::{Message, Utf8Bytes};
 
 use super::deflate::{self, Inflating};
 use super::outlets::{Backlog, Outbound};
@@ -32,7 +31,52 @@ use crate::quiet::Quiet;
 use crate::record;
 use crate::socket::Socket as TcpSocket;
 
-type Socket = WebSocketStream<WireIo>;
+/// The session's socket as tungstenite's blocking-style stream, for one
+/// poll: what would wait says WouldBlock, `cx`'s waker registered. (The
+/// session owns tungstenite's state and its socket whole: no split halves
+/// with a lock between them, no waker proxies.)
+struct Polled<'a, 'b> {
+    io: &'a mut WireIo,
+    cx: &'a mut Context<'b>,
+}
+
+fn would_block<T>(polled: Poll<io::Result<T>>) -> io::Result<T> {
+    match polled {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+    }
+}
+
+impl io::Read for Polled<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut buf = ReadBuf::new(buf);
+        would_block(Pin::new(&mut *self.io).poll_read(self.cx, &mut buf))?;
+        Ok(buf.filled().len())
+    }
+}
+
+impl io::Write for Polled<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        would_block(Pin::new(&mut *self.io).poll_write(self.cx, buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        would_block(Pin::new(&mut *self.io).poll_flush(self.cx))
+    }
+}
+
+/// `op` on tungstenite with the socket, for one poll: Pending where it would block.
+fn poll_ws<T>(
+    ws: &mut WebSocketContext,
+    io: &mut WireIo,
+    cx: &mut Context<'_>,
+    op: impl FnOnce(&mut WebSocketContext, &mut Polled<'_, '_>) -> Result<T, Error>,
+) -> Poll<Result<T, Error>> {
+    match op(ws, &mut Polled { io, cx }) {
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+        done => Poll::Ready(done),
+    }
+}
 
 /// The socket's queue from JS as a future of its next record, so that it can
 /// wait in a `Quiet`.
@@ -209,29 +253,25 @@ async fn serve(report: &CloseReport, io: TcpSocket, read_buf: Bytes, rest: Rest)
         .read_buffer_size(READ_CHUNK)
         .max_message_size(Some(settings.max_message))
         .max_frame_size(Some(settings.max_message));
-    let socket = WebSocketStream::from_partially_read(
-        WireIo {
-            wire: wire.clone(),
-            read,
-        },
-        read_buf.to_vec(),
-        Role::Server,
-        Some(config),
-    )
-    .await;
+    let ws = WebSocketContext::from_partially_read(read_buf.to_vec(), Role::Server, Some(config));
+    let io = WireIo {
+        wire: wire.clone(),
+        read,
+    };
     let _ = backlog.wire.set(wire.clone());
-    let (sink, stream) = socket.split();
     let session = Session {
         id: report.id,
         bridge: &report.bridge,
-        sink,
+        ws,
+        io,
+        ended: false,
         wire,
         backlog,
         settings,
         closing: None,
         shutdown: shutdown.borrow().is_some(),
     };
-    session.serve(stream, outbound).await
+    session.serve(outbound).await
 }
 
 /// Tells JS how the socket closed, exactly once: with the session's code, or
@@ -267,7 +307,11 @@ impl Drop for CloseReport {
 struct Session<'a> {
     id: u64,
     bridge: &'a Arc<Bridge>,
-    sink: SplitSink<Socket, Message>,
+    /// tungstenite's state of the socket: framing, the close handshake, pongs.
+    ws: WebSocketContext,
+    io: WireIo,
+    /// The peer's side ended (or broke): nothing more to read.
+    ended: bool,
     wire: Arc<Wire>,
     backlog: Arc<Backlog>,
     settings: Settings,
@@ -294,11 +338,53 @@ impl Session<'_> {
         (self.closing.unwrap_or(ABNORMAL), Bytes::new())
     }
 
-    async fn serve(
-        mut self,
-        mut stream: SplitStream<Socket>,
-        outbound: mpsc::UnboundedReceiver<Outbound>,
-    ) -> (u16, Bytes) {
+    /// The next message, None once the socket has ended.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let read = std::task::ready!(poll_ws(&mut self.ws, &mut self.io, cx, |ws, s| ws.read(s)));
+        Poll::Ready(match read {
+            Ok(message) => Some(Ok(message)),
+            Err(error) => {
+                self.ended = true;
+                match error {
+                    Error::AlreadyClosed | Error::ConnectionClosed => None,
+                    error => Some(Err(error)),
+                }
+            }
+        })
+    }
+
+    /// Queue `message` for the next flush (it is kept even when the socket would block).
+    fn feed(&mut self, message: Message) -> Result<(), Error> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match poll_ws(&mut self.ws, &mut self.io, &mut cx, |ws, s| {
+            ws.write(s, message)
+        }) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Ok(()),
+        }
+    }
+
+    /// Write out what tungstenite queued (a closed connection has nothing left to write).
+    async fn flush_ws(&mut self) -> Result<(), Error> {
+        match std::future::poll_fn(|cx| {
+            poll_ws(&mut self.ws, &mut self.io, cx, |ws, s| ws.flush(s))
+        })
+        .await
+        {
+            Err(Error::ConnectionClosed) => Ok(()),
+            done => done,
+        }
+    }
+
+    async fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.feed(message)?;
+        self.flush_ws().await
+    }
+
+    async fn serve(mut self, outbound: mpsc::UnboundedReceiver<Outbound>) -> (u16, Bytes) {
         let mut clock = Clock::new(&self.settings);
         // One timer for idle time, pings and the close wait, moved only when it
         // fires or a close starts: nothing per message but a clock read.
@@ -317,7 +403,7 @@ impl Session<'_> {
             let has_room = self.bridge.ws_has_room();
             tokio::select! {
                 _ = room, if !has_room => {}
-                frame = stream.next(), if has_room => {
+                frame = std::future::poll_fn(|cx| self.poll_next(cx)), if has_room => {
                     clock.active();
                     match frame {
                         Some(Ok(Message::Text(text))) => {
@@ -328,7 +414,7 @@ impl Session<'_> {
                         }
                         // tungstenite queued the pong: send it now.
                         Some(Ok(Message::Ping(_))) => {
-                            if self.sink.flush().await.is_err() {
+                            if self.flush_ws().await.is_err() {
                                 return self.ended();
                             }
                         }
@@ -337,7 +423,7 @@ impl Session<'_> {
                             self.wire.close_data();
                             // The peer's code; tungstenite queued the echo (or, for our own
                             // close, this is the answer). Either way the socket is done.
-                            let _ = self.sink.flush().await;
+                            let _ = self.flush_ws().await;
                             return match frame {
                                 Some(CloseFrame { code, reason }) => (code.into(), Bytes::from(reason)),
                                 None => (self.closing.unwrap_or(NO_STATUS), Bytes::new()),
@@ -349,7 +435,7 @@ impl Session<'_> {
                             };
                             self.wire.close_data();
                             let frame = CloseFrame { code, reason: Utf8Bytes::from_static("") };
-                            let _ = tokio::time::timeout(CLOSE_WAIT, self.sink.send(Message::Close(Some(frame)))).await;
+                            let _ = tokio::time::timeout(CLOSE_WAIT, self.send(Message::Close(Some(frame)))).await;
                             return (code.into(), Bytes::new());
                         }
                         None => return self.ended(),
@@ -382,7 +468,7 @@ impl Session<'_> {
                         clock.closing();
                     } else if clock.ping_at <= now {
                         clock.pinged(now);
-                        if self.sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                        if self.send(Message::Ping(Bytes::new())).await.is_err() {
                             return self.ended();
                         }
                     }
@@ -401,7 +487,7 @@ impl Session<'_> {
             code,
             reason: Utf8Bytes::from_static(reason),
         };
-        let _ = tokio::time::timeout(CLOSE_WAIT, self.sink.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, self.send(Message::Close(Some(frame)))).await;
     }
 
     /// What tungstenite sends for one of JS's control records (data goes
@@ -443,7 +529,7 @@ impl Session<'_> {
                 Outbound::Text(bytes) => self.send_data(1, bytes).await,
                 Outbound::Binary(bytes) => self.send_data(2, bytes).await,
                 control => match self.message(control) {
-                    Some(message) => self.sink.feed(message).await.is_ok(),
+                    Some(message) => self.feed(message).is_ok(),
                     None => true,
                 },
             };
@@ -485,7 +571,7 @@ impl Session<'_> {
     /// Write what waits in the wire; tell JS if it may send again. False when
     /// the socket broke.
     async fn flush(&mut self) -> bool {
-        if self.sink.flush().await.is_err() {
+        if self.flush_ws().await.is_err() {
             return false;
         }
         if self.backlog.drained() {
