@@ -6,7 +6,7 @@
 //! they run); those wake them through an async handle. Unix only: the libuv
 //! symbols come from the node executable.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
@@ -336,11 +336,15 @@ fn run_ready() {
 /// session's reads and writes clear it (as tokio's do).
 struct Watch {
     handle: *mut c_void,
-    state: Mutex<WatchState>,
+    /// Read and written only on the loop's thread: by libuv's callback, and
+    /// by the socket of a session, which only the loop polls. A cell, not a
+    /// lock: it is looked at several times per message.
+    state: UnsafeCell<WatchState>,
 }
 
-// SAFETY: the handle is touched only on the loop's thread (a drop elsewhere
-// hands it over to be closed there); the state is behind a mutex.
+// SAFETY: the handle and the state are touched only on the loop's thread (a
+// drop elsewhere hands the handle over to be closed there; the last count of
+// the watch, dropped anywhere, has no other user of its state).
 unsafe impl Send for Watch {}
 unsafe impl Sync for Watch {}
 
@@ -359,7 +363,7 @@ impl Watch {
         let handle = Handle::alloc(ptr::null_mut());
         let watch = Arc::new(Watch {
             handle,
-            state: Mutex::new(WatchState {
+            state: UnsafeCell::new(WatchState {
                 // As tokio: try the system call first; it says when to wait.
                 ready: UV_READABLE | UV_WRITABLE,
                 watching: UV_READABLE,
@@ -380,8 +384,13 @@ impl Watch {
         Some(watch)
     }
 
-    fn state(&self) -> MutexGuard<'_, WatchState> {
-        lock(&self.state)
+    /// SAFETY: on the loop's thread (see `state`), and the state's last
+    /// borrow has ended: no callback or poll here runs another.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn state(&self) -> &mut WatchState {
+        debug_assert!(ON_LOOP.with(Cell::get), "a socket's readiness off its loop");
+        // SAFETY: as the caller promises.
+        unsafe { &mut *self.state.get() }
     }
 
     /// Ask libuv for `events` (on the loop's thread).
@@ -404,7 +413,8 @@ impl Watch {
 unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) {
     // SAFETY: the handle's data is its watch, alive until the handle closes.
     let watch = unsafe { &*Handle::data(handle).cast::<Watch>() };
-    let mut state = watch.state();
+    // SAFETY: libuv's callback, on the loop's thread; wakers run after the borrow.
+    let state = unsafe { watch.state() };
     // An error is the system call's to report: it finds the socket ready.
     let events = if status < 0 { state.watching } else { events };
     state.ready |= events;
@@ -426,8 +436,7 @@ unsafe extern "C" fn on_poll(handle: *mut c_void, status: c_int, events: c_int) 
     } else {
         None
     };
-    watch.watch(&mut state, watching);
-    drop(state);
+    watch.watch(state, watching);
     IN_CALLBACK.with(|c| c.set(true));
     read.into_iter().chain(write).for_each(Waker::wake);
     // The check callback after this poll phase runs what was woken.
@@ -444,7 +453,8 @@ struct Watched {
 impl Readiness for Watched {
     fn poll_ready(&self, cx: &mut Context<'_>, write: bool) -> Poll<io::Result<()>> {
         let bit = if write { UV_WRITABLE } else { UV_READABLE };
-        let mut state = self.watch.state();
+        // SAFETY: the session's socket is polled on the loop's thread only.
+        let state = unsafe { self.watch.state() };
         if state.ready & bit != 0 {
             return Poll::Ready(Ok(()));
         }
@@ -458,13 +468,14 @@ impl Readiness for Watched {
             _ => *slot = Some(cx.waker().clone()),
         }
         let events = state.watching | bit;
-        self.watch.watch(&mut state, events);
+        self.watch.watch(state, events);
         Poll::Pending
     }
 
     fn clear(&self, write: bool) {
         let bit = if write { UV_WRITABLE } else { UV_READABLE };
-        self.watch.state().ready &= !bit;
+        // SAFETY: as in `poll_ready`.
+        unsafe { self.watch.state() }.ready &= !bit;
     }
 }
 
