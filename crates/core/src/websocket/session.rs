@@ -199,7 +199,8 @@ pub async fn run(accepted: Accepted, shutdown: ShutdownSignal) {
             io.into_std(),
             Box::new(move |io| {
                 Box::pin(async move {
-                    let mut engine_gone = engine_gone;
+                    // Looked at only when its own waker fires, not at each message.
+                    let mut engine_gone = Quiet::new(engine_gone);
                     let closed = {
                         let mut session = std::pin::pin!(serve(&report, io, read_buf, rest));
                         std::future::poll_fn(|cx| {
