@@ -172,6 +172,10 @@ pub fn ws_message(batch: &mut Batch, id: u64, text: bool, data: &[u8]) {
 /// How long valid UTF-8 is as a JS string: a unit per character, two for one
 /// past U+FFFF (a 4-byte sequence).
 fn utf16_units(utf8: &[u8]) -> u64 {
+    // Most text is ASCII: a unit per byte, checked a word at a time.
+    if utf8.is_ascii() {
+        return utf8.len() as u64;
+    }
     utf8.iter()
         .map(|&b| u64::from(b & 0xC0 != 0x80) + u64::from(b >= 0xF0))
         .sum()
