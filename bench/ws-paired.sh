@@ -60,7 +60,9 @@ out=$here/results/ws-paired-$STYLE.md
   echo
   echo "Command: \`BASE_DIR=<base checkout> STYLE=$STYLE ROUNDS=$ROUNDS DURATION=$DURATION bash bench/ws-paired.sh\`"
   echo
-  echo "Base: $(git -C "$BASE_DIR" log -1 --format='%h %s' | cut -c1-100). Tree: $(git -C "$here" log -1 --format='%h' 2>/dev/null) plus the working tree."
+  # A base that is no checkout (a copy of another build's dist and native) is named by its directory.
+  base_name=$(git -C "$BASE_DIR" log -1 --format='%h %s' 2>/dev/null | cut -c1-100 || true)
+  echo "Base: ${base_name:-$BASE_DIR (not a git checkout)}. Tree: $(git -C "$here" log -1 --format='%h' 2>/dev/null) plus the working tree."
   echo "Both servers (bench/servers/ws-skitai.mjs, STYLE=$STYLE, one engine thread) on CPU 0, a"
   echo "\`ws-load -c 100 -size 64 -pipeline 1\` each on CPU 1, at the same time; CPU µs per echoed message."
   echo
