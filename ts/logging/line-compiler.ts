@@ -87,20 +87,25 @@ export function compileLines(pieces: readonly Piece[]): LinesFormat {
 /**
  * Stores of `text`'s bytes at `o`, then `o` past them: eight at a time as a
  * double whose bits they are (half the stores of words, which JSON's long
- * names make count), then four, then one. Only a finite double is written
+ * names make count), else four, else one. Only a finite double is written
  * so: its literal reads back to the same bits, where a NaN's need not.
  */
 function constant(text: string): string {
   const bytes = Buffer.from(text, 'latin1')
   const stores: string[] = []
-  let i = 0
-  for (; i + 8 <= bytes.length; i += 8) {
-    const bits = bytes.readDoubleLE(i)
-    if (Number.isFinite(bits) && !Object.is(bits, -0)) stores.push(`to.setFloat64(o + ${i}, ${bits}, true)`)
-    else stores.push(`to.setUint32(o + ${i}, ${bytes.readUInt32LE(i)}, true)`, `to.setUint32(o + ${i + 4}, ${bytes.readUInt32LE(i + 4)}, true)`)
+  for (let i = 0; i < bytes.length; ) {
+    const bits = i + 8 <= bytes.length ? bytes.readDoubleLE(i) : NaN
+    if (Number.isFinite(bits) && !Object.is(bits, -0)) {
+      stores.push(`to.setFloat64(o + ${i}, ${bits}, true)`)
+      i += 8
+    } else if (i + 4 <= bytes.length) {
+      stores.push(`to.setUint32(o + ${i}, ${bytes.readUInt32LE(i)}, true)`)
+      i += 4
+    } else {
+      stores.push(`buffer[o + ${i}] = ${bytes[i]}`)
+      i++
+    }
   }
-  for (; i + 4 <= bytes.length; i += 4) stores.push(`to.setUint32(o + ${i}, ${bytes.readUInt32LE(i)}, true)`)
-  for (; i < bytes.length; i++) stores.push(`buffer[o + ${i}] = ${bytes[i]}`)
   return `${stores.join('; ')}; o += ${bytes.length}`
 }
 

@@ -265,7 +265,6 @@ async fn serve(report: &CloseReport, io: TcpSocket, read_buf: Bytes, rest: Rest)
         bridge: &report.bridge,
         ws,
         io,
-        ended: false,
         wire,
         backlog,
         settings,
@@ -311,8 +310,6 @@ struct Session<'a> {
     /// tungstenite's state of the socket: framing, the close handshake, pongs.
     ws: WebSocketContext,
     io: WireIo,
-    /// The peer's side ended (or broke): nothing more to read.
-    ended: bool,
     wire: Arc<Wire>,
     backlog: Arc<Backlog>,
     settings: Settings,
@@ -339,21 +336,12 @@ impl Session<'_> {
         (self.closing.unwrap_or(ABNORMAL), Bytes::new())
     }
 
-    /// The next message, None once the socket has ended.
+    /// The next message, None once the socket has ended. (`serve` returns at
+    /// the first None or error: nothing reads after them.)
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
-        if self.ended {
-            return Poll::Ready(None);
-        }
-        let read = std::task::ready!(poll_ws(&mut self.ws, &mut self.io, cx, |ws, s| ws.read(s)));
-        Poll::Ready(match read {
-            Ok(message) => Some(Ok(message)),
-            Err(error) => {
-                self.ended = true;
-                match error {
-                    Error::AlreadyClosed | Error::ConnectionClosed => None,
-                    error => Some(Err(error)),
-                }
-            }
+        poll_ws(&mut self.ws, &mut self.io, cx, |ws, s| ws.read(s)).map(|read| match read {
+            Err(Error::AlreadyClosed | Error::ConnectionClosed) => None,
+            read => Some(read),
         })
     }
 
